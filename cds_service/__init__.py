@@ -1,0 +1,38 @@
+"""CDS Hooks 2.0 service for baricitinib (Olumiant) used off-label in systemic lupus erythematosus."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from flask import Flask
+
+from . import content as content_module
+from . import feedback_store, routes
+from .pipeline import Runtime
+from .rules import load_rules
+from .settings import Settings
+
+__all__ = ["Settings", "create_app"]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The WSGI app. Loads and checks the clinical content first: bad content raises ContentError."""
+    settings = settings or Settings()
+    content = content_module.load(settings.content_dir, load_rules())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = False  # the EHR's FHIR server is called directly, never through an env proxy
+    app.extensions["cds_runtime"] = Runtime(
+        settings, content, session, ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
+    )
+    feedback_store.init_app(app, settings)
+    routes.register(app)
+    return app

@@ -1,0 +1,411 @@
+"""The clinical content schema (pydantic models of ``cards/``) and ``load()``, run once at start-up.
+
+Content is reviewed data, not code. Anything wrong with it (a code that is not well formed for its
+system, a threshold without a unit, a value set no one defined, a rule file with no rule) raises
+``ContentError`` naming the file, and the service does not start.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from . import codes
+
+Indicator = Literal["info", "warning", "critical"]
+Situation = Literal[
+    "baricitinib-ordered",  # an order hook whose draft orders include baricitinib
+    "order-while-on-baricitinib",  # an order hook for any order, for a patient already on baricitinib
+    "patient-view-on-baricitinib",  # a chart opened for a patient on baricitinib
+]
+
+DataKey = Literal["patient", "conditions", "observations", "immunizations", "medications"]
+
+
+class ContentError(Exception):
+    """Clinical content is missing or invalid; the message names the file and the problem."""
+
+
+class ContentModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- value sets -------------------------------------------------------------------------------
+
+
+class ValueSetEntry(ContentModel):
+    system: str
+    code: str | None = None
+    prefix: str | None = None
+    display: str
+    verified: bool = True
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _code_or_prefix(self) -> ValueSetEntry:
+        if (self.code is None) == (self.prefix is None):
+            raise ValueError(f"{self.display!r}: give exactly one of code or prefix")
+        if self.prefix is not None and self.system != codes.ICD10CM:
+            raise ValueError(f"{self.prefix!r}: prefix matching is only allowed for ICD-10-CM")
+        problem = codes.malformed(self.system, self.code or self.prefix or "", prefix=self.prefix is not None)
+        if problem:
+            raise ValueError(problem)
+        if not self.verified and not self.note:
+            raise ValueError(f"{self.code}: an unverified code needs a note saying how it may be used")
+        return self
+
+
+class ValueSet(ContentModel):
+    """Codes matched exactly (ICD-10-CM also by prefix). No terminology server: descendants of a
+    SNOMED CT concept match only when listed. ``exclude`` carves codes out of an included prefix."""
+
+    name: str
+    title: str
+    include: list[ValueSetEntry] = Field(min_length=1)
+    exclude: list[ValueSetEntry] = Field(default_factory=list)
+
+    def matches(self, system: str | None, code: str | None) -> ValueSetEntry | None:
+        if not system or not code:
+            return None
+        code = codes.normalise(system, code)
+        if _find(self.exclude, system, code):
+            return None
+        return _find(self.include, system, code)
+
+    def exact_codes(self) -> set[tuple[str, str]]:
+        return {(e.system, e.code) for e in self.include if e.code is not None}
+
+
+def _find(entries: list[ValueSetEntry], system: str, code: str) -> ValueSetEntry | None:
+    for entry in entries:
+        if entry.system != system:
+            continue
+        if entry.code is not None and codes.normalise(system, entry.code) == code:
+            return entry
+        if entry.prefix is not None and code.startswith(entry.prefix):
+            return entry
+    return None
+
+
+# --- shared building blocks of rule content -----------------------------------------------------
+
+
+class Quantity(ContentModel):
+    """A threshold always carries its unit; it is converted to the lab's canonical unit at load."""
+
+    value: float
+    unit: str
+
+
+class SourceRef(ContentModel):
+    id: str
+    label: str
+    url: str = Field(pattern=r"^https?://")
+    section: str | None = None
+    quote: str | None = None
+
+
+class OverrideReason(ContentModel):
+    code: str = Field(pattern=r"^[a-z0-9-]+$")
+    display: str
+
+
+class RuleContent(ContentModel):
+    """What every rule file holds. Rules subclass it with their own thresholds and texts."""
+
+    placeholders: ClassVar[frozenset[str]] = frozenset()
+
+    rule: str
+    topic: str
+    title: str
+    indicator: Indicator
+    basis: Literal["label", "practice", "label-and-practice"]
+    when: str
+    then: str
+    runs_on: list[Situation] = Field(min_length=1)
+    content_version: str
+    reviewed_by: str
+    reviewed_on: date
+    sources: list[SourceRef] = Field(min_length=1)
+    override_reasons: list[OverrideReason] = Field(default_factory=list)
+    reads: list[DataKey] = Field(min_length=1)
+    # Filled in by load() from vocabulary.toml, so every card names the same code systems.
+    topic_system: str = ""
+    topic_display: str = ""
+    override_reason_system: str = ""
+
+    @model_validator(mode="after")
+    def _templates_use_known_placeholders(self) -> RuleContent:
+        for name, text in _template_fields(self):
+            used = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+            unknown = used - self.placeholders
+            if unknown:
+                raise ValueError(f"{name}: unknown placeholder(s) {sorted(unknown)}")
+        return self
+
+
+def _template_fields(model: BaseModel, prefix: str = "") -> list[tuple[str, str]]:
+    """Every string field whose name ends in _text or _summary (the card templates), recursively."""
+    found: list[tuple[str, str]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, str) and (name.endswith("_text") or name.endswith("summary")):
+            found.append((prefix + name, value))
+        elif isinstance(value, BaseModel):
+            found.extend(_template_fields(value, f"{prefix}{name}."))
+    return found
+
+
+# --- facts-layer content: labs, conditions, medications, vaccines -------------------------------
+
+
+class LabDefinition(ContentModel):
+    label: str
+    valueset: str
+    kind: Literal["quantity", "coded"]
+    lookback_days: int = Field(gt=0)
+    canonical_unit: str | None = None
+    display_unit: str | None = None  # how the canonical unit is written for clinicians ("cells/uL")
+    units: dict[str, float] = Field(default_factory=dict)
+    plausible: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _quantity_has_units(self) -> LabDefinition:
+        if self.kind == "quantity":
+            if not self.canonical_unit or self.units.get(self.canonical_unit) != 1.0:
+                raise ValueError(f"{self.label}: canonical_unit must be listed in units with factor 1")
+            if any(f <= 0 for f in self.units.values()):
+                raise ValueError(f"{self.label}: unit factors must be positive")
+        return self
+
+    def to_canonical(self, quantity: Quantity) -> float:
+        factor = self.units.get(quantity.unit)
+        if factor is None:
+            raise ValueError(f"unit {quantity.unit!r} is not one of {self.label}'s units {sorted(self.units)}")
+        return quantity.value * factor
+
+
+class EgfrEquation(ContentModel):
+    """Race-free CKD-EPI 2021 creatinine equation (coefficients as published)."""
+
+    source: SourceRef
+    constant: float
+    kappa_female: float
+    kappa_male: float
+    alpha_female: float
+    alpha_male: float
+    exponent_above_kappa: float
+    age_base: float
+    female_factor: float
+
+
+class CodedAnswers(ContentModel):
+    positive: str
+    negative: str
+    indeterminate: str
+    positive_words: list[str]
+    negative_words: list[str]
+    indeterminate_words: list[str]
+
+
+class Labs(ContentModel):
+    labs: dict[str, LabDefinition]
+    coded_answers: CodedAnswers
+    egfr_equation: EgfrEquation
+
+
+class ConditionGroup(ContentModel):
+    label: str
+    valueset: str
+    counts: Literal["current", "history"]
+
+
+class Conditions(ContentModel):
+    groups: dict[str, ConditionGroup]
+
+
+class ProductStrength(ContentModel):
+    code: str
+    strength_mg: float = Field(gt=0)
+
+
+class Baricitinib(ContentModel):
+    valueset: str
+    names: list[str] = Field(min_length=1)
+    products: list[ProductStrength]
+    tablet_units: list[str]
+    mass_units: dict[str, float]
+
+
+class MedicationGroup(ContentModel):
+    label: str
+    valueset: str | None = None
+    names: list[str] = Field(default_factory=list)
+    basis: Literal["label", "project-reading"]
+
+    @model_validator(mode="after")
+    def _some_way_to_match(self) -> MedicationGroup:
+        if not self.valueset and not self.names:
+            raise ValueError(f"{self.label}: needs a valueset or names")
+        return self
+
+
+class Medications(ContentModel):
+    baricitinib: Baricitinib
+    groups: dict[str, MedicationGroup]
+
+
+class VaccineGroup(ContentModel):
+    label: str
+    valueset: str
+
+
+class Vaccines(ContentModel):
+    groups: dict[str, VaccineGroup]
+
+
+class Vocabulary(ContentModel):
+    topic_system: str = Field(pattern=r"^(https?|urn):")
+    override_reason_system: str = Field(pattern=r"^(https?|urn):")
+    topics: dict[str, str]
+
+
+# --- the loaded whole ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Content:
+    vocabulary: Vocabulary
+    valuesets: dict[str, ValueSet]
+    labs: Labs
+    conditions: Conditions
+    medications: Medications
+    vaccines: Vaccines
+    rules: dict[str, RuleContent]
+
+    def valueset(self, name: str) -> ValueSet:
+        return self.valuesets[name]
+
+    def observation_codes(self) -> list[str]:
+        """Every LOINC code a lab definition uses: the filter of the `observations` prefetch."""
+        found: set[str] = set()
+        for lab in self.labs.labs.values():
+            found |= {c for s, c in self.valuesets[lab.valueset].exact_codes() if s == codes.LOINC}
+        return sorted(found)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ContentError(f"{path}: cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ContentError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ContentError(f"{path}: {where + ': ' if where else ''}{first['msg']}") from None
+
+
+def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Content:
+    """Read and check every content file; raise ContentError on the first problem found."""
+    if not content_dir.is_dir():
+        raise ContentError(f"{content_dir}: content folder not found")
+
+    valuesets: dict[str, ValueSet] = {}
+    for path in sorted((content_dir / "valuesets").glob("*.toml")):
+        vs = _validate(ValueSet, _read_toml(path), path)
+        if vs.name != path.stem:
+            raise ContentError(f"{path}: name {vs.name!r} does not match the file name")
+        valuesets[vs.name] = vs
+
+    def need_valueset(name: str | None, path: Path, where: str) -> None:
+        if name is not None and name not in valuesets:
+            raise ContentError(f"{path}: {where}: value set {name!r} not found in valuesets/")
+
+    vocab_path = content_dir / "vocabulary.toml"
+    vocabulary = _validate(Vocabulary, _read_toml(vocab_path), vocab_path)
+
+    labs_path = content_dir / "labs.toml"
+    labs = _validate(Labs, _read_toml(labs_path), labs_path)
+    for key, lab in labs.labs.items():
+        need_valueset(lab.valueset, labs_path, f"labs.{key}")
+        for unit in lab.units:
+            if not re.fullmatch(r"[^\s]+( [^\s]+)?", unit):
+                raise ContentError(f"{labs_path}: labs.{key}: unit {unit!r} is not a unit string")
+
+    conditions_path = content_dir / "conditions.toml"
+    conditions = _validate(Conditions, _read_toml(conditions_path), conditions_path)
+    for key, group in conditions.groups.items():
+        need_valueset(group.valueset, conditions_path, f"groups.{key}")
+
+    medications_path = content_dir / "medications.toml"
+    medications = _validate(Medications, _read_toml(medications_path), medications_path)
+    need_valueset(medications.baricitinib.valueset, medications_path, "baricitinib")
+    for key, med in medications.groups.items():
+        need_valueset(med.valueset, medications_path, f"groups.{key}")
+    product_codes = valuesets[medications.baricitinib.valueset].exact_codes()
+    for product in medications.baricitinib.products:
+        if (codes.RXNORM, product.code) not in product_codes:
+            raise ContentError(f"{medications_path}: product {product.code} is not in the baricitinib value set")
+
+    vaccines_path = content_dir / "vaccines.toml"
+    vaccines = _validate(Vaccines, _read_toml(vaccines_path), vaccines_path)
+    for key, group in vaccines.groups.items():
+        need_valueset(group.valueset, vaccines_path, f"groups.{key}")
+
+    facts_content = _FactsContent(valuesets, labs, conditions, medications, vaccines)
+    rules: dict[str, RuleContent] = {}
+    for path in sorted((content_dir / "rules").glob("*.toml")):
+        data = _read_toml(path)
+        name = data.get("rule")
+        if name != path.stem:
+            raise ContentError(f"{path}: rule = {name!r} must name the file's rule, {path.stem!r}")
+        if name not in rule_models:
+            raise ContentError(f"{path}: no rule module implements {name!r}")
+        rule = _validate(rule_models[name], data, path)
+        if rule.topic not in vocabulary.topics:
+            raise ContentError(f"{path}: topic {rule.topic!r} is not in vocabulary.toml")
+        check = getattr(rule, "check_against", None)
+        if check is not None:
+            try:
+                check(facts_content)
+            except ValueError as exc:
+                raise ContentError(f"{path}: {exc}") from None
+        rules[name] = rule.model_copy(
+            update={
+                "topic_system": vocabulary.topic_system,
+                "topic_display": vocabulary.topics[rule.topic],
+                "override_reason_system": vocabulary.override_reason_system,
+            }
+        )
+    missing = sorted(set(rule_models) - set(rules))
+    if missing:
+        raise ContentError(f"{content_dir / 'rules'}: no content file for rule(s) {missing}")
+
+    return Content(vocabulary, valuesets, labs, conditions, medications, vaccines, rules)
+
+
+@dataclass(frozen=True)
+class _FactsContent:
+    """What a rule's ``check_against`` may look at to check its references at load time."""
+
+    valuesets: dict[str, ValueSet]
+    labs: Labs
+    conditions: Conditions
+    medications: Medications
+    vaccines: Vaccines
+

@@ -1,0 +1,79 @@
+"""What a CDS Client tells us about our cards (CDS Hooks 2.0 §Feedback), and what we showed.
+
+The feedback models reject what the specification forbids, so the store only ever sees
+well-formed outcomes: a clinician's accepted suggestion and an override reason cannot be
+mixed up in the alert-fatigue report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from cds_service.wire import WireModel
+
+
+class Coding(WireModel):
+    """A coded override reason, as offered in the card's ``overrideReasons``."""
+
+    code: str = Field(min_length=1)
+    system: str | None = None
+    display: str | None = None
+
+
+class AcceptedSuggestion(WireModel):
+    """The ``uuid`` of a suggestion the clinician accepted (sent as ``id``)."""
+
+    id: str = Field(min_length=1)
+
+
+class OverrideReasonFeedback(WireModel):
+    """Why the clinician dismissed the card: a chosen reason, free text, or both."""
+
+    reason: Coding | None = None
+    user_comment: str | None = None
+
+
+class FeedbackItem(WireModel):
+    """One clinician action on one card.
+
+    ``acceptedSuggestions`` is not required for an accepted outcome: a card without
+    suggestions can still be accepted, and refusing such feedback would lose it.
+    """
+
+    card: str = Field(min_length=1, description="The uuid of the card acted on.")
+    outcome: Literal["accepted", "overridden"]
+    accepted_suggestions: list[AcceptedSuggestion] | None = None
+    override_reason: OverrideReasonFeedback | None = None
+    outcome_timestamp: AwareDatetime
+    extension: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _details_match_outcome(self) -> FeedbackItem:
+        if self.accepted_suggestions is not None and self.outcome != "accepted":
+            raise ValueError("acceptedSuggestions is only allowed when outcome is 'accepted'")
+        if self.override_reason is not None and self.outcome != "overridden":
+            raise ValueError("overrideReason is only allowed when outcome is 'overridden'")
+        return self
+
+
+class FeedbackRequest(WireModel):
+    """The body POSTed to ``/cds-services/{id}/feedback``."""
+
+    feedback: list[FeedbackItem] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class ShownCard:
+    """A card this service returned, kept so feedback can be traced to its topic.
+
+    Holds no patient data: only what the report needs.
+    """
+
+    uuid: str
+    topic: str
+    indicator: str
+    shown_at: datetime

@@ -1,0 +1,59 @@
+"""Steps 3 to 6 in order: gather the data, build the facts, run the rules, return the response."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+
+import requests
+
+from .cards import CdsResponse
+from .content import Content
+from .facts import build_facts
+from .fhir_client import FhirClient
+from .gather import gather
+from .hook_request import MedicationPrescribeRequest, OrderSelectRequest, OrderSignRequest, PatientViewRequest
+from .rules import evaluate
+from .services import ServiceDeclaration
+from .settings import Settings
+
+AnyHookRequest = PatientViewRequest | OrderSelectRequest | OrderSignRequest | MedicationPrescribeRequest
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a call needs besides its request, built once per process at start-up."""
+
+    settings: Settings
+    content: Content
+    session: requests.Session
+    executor: ThreadPoolExecutor
+
+    def fhir_client(self, request: AnyHookRequest) -> FhirClient | None:
+        if request.fhir_server is None:
+            return None
+        token = request.fhir_authorization.access_token if request.fhir_authorization else None
+        s = self.settings
+        return FhirClient(
+            self.session,
+            request.fhir_server,
+            token,
+            timeout=(s.fhir_connect_timeout, s.fhir_read_timeout),
+            max_pages=s.fhir_max_pages,
+            max_bytes=s.fhir_max_response_bytes,
+        )
+
+
+def run(service: ServiceDeclaration, request: AnyHookRequest, runtime: Runtime, today: date) -> CdsResponse:
+    content = runtime.content
+    patient_id = request.context.patient_id
+    gathered = gather(
+        service.queries(content, patient_id),
+        service.required_keys(content),
+        request.prefetch,
+        runtime.fhir_client(request),
+        runtime.executor,
+    )
+    facts = build_facts(request.hook, patient_id, request.draft_orders(), gathered, content, today)
+    return CdsResponse(cards=evaluate(facts, content))

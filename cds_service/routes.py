@@ -1,0 +1,194 @@
+"""Step 1, HTTP: discovery, hook calls, feedback, health. Parses, calls the pipeline, serialises.
+
+Knows no clinical word. Every error is a JSON body ``{"code": ..., "message": ...}`` with the right
+status; nothing from the request (which may hold PHI) is echoed back or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, g, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from .cards import Card
+from .facts import utc_today
+from .feedback import FeedbackRequest, ShownCard
+from .feedback_store import get_store
+from .gather import PreconditionFailed
+from .hook_request import HOOK_REQUEST
+from .pipeline import Runtime, run
+from .services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
+
+bp = Blueprint("cds", __name__)
+access_log = logging.getLogger("cds_service.access")
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["cds_runtime"]
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    content = runtime().content
+    return json_response({"services": [s.discovery(content) for s in SERVICES]})
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    service = _service(service_id)
+    g.log_fields = {"service": service.id, "hook": service.hook}
+    body = _json_body()
+    hook = body.get("hook")
+    if isinstance(body.get("hookInstance"), str) and len(body["hookInstance"]) <= 64:
+        g.log_fields["hookInstance"] = body["hookInstance"]
+    if isinstance(hook, str) and hook != service.hook:
+        raise ApiError(400, "hook-mismatch", f"service {service.id} answers the {service.hook} hook, not {hook[:40]!r}")
+    try:
+        hook_request = HOOK_REQUEST.validate_python(body)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid-request", "the hook request is not valid CDS Hooks 2.0", _problems(exc)) from None
+    try:
+        response = run(service, hook_request, runtime(), utc_today())
+    except PreconditionFailed as exc:
+        g.log_fields["precondition"] = "failed"
+        return json_response(_operation_outcome(str(exc)), 412)
+    g.log_fields["cards"] = [c.topic for c in response.cards]
+    _record_shown(service.id, response.cards)
+    return json_response(response.to_json_dict())
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    service = _service(service_id)
+    g.log_fields = {"service": service.id, "endpoint": "feedback"}
+    try:
+        feedback_request = FeedbackRequest.model_validate(_json_body())
+    except ValidationError as exc:
+        raise ApiError(400, "invalid-feedback", "the feedback is not valid CDS Hooks 2.0 feedback", _problems(exc)) from None
+    stored = get_store(current_app).record_feedback(service.id, feedback_request)
+    g.log_fields["feedback_rows"] = stored
+    return json_response({"received": stored})
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    checks = {"content": "loaded"}
+    try:
+        get_store(current_app).ping()
+        checks["database"] = "reachable"
+        status = 200
+    except Exception as exc:  # any driver error means "not ready"
+        log.warning("readiness: database unreachable (%s)", type(exc).__name__)
+        checks["database"] = "unreachable"
+        status = 503
+    return json_response({"status": "ready" if status == 200 else "not-ready", "checks": checks}, status)
+
+
+def _service(service_id: str) -> ServiceDeclaration:
+    service = SERVICES_BY_ID.get(service_id)
+    if service is None:
+        raise ApiError(404, "unknown-service", "no CDS service has this id; GET /cds-services lists them")
+    return service
+
+
+def _json_body() -> dict[str, Any]:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported-media-type", "send the body as application/json")
+    raw = request.get_data(cache=False)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "malformed-json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed-json", "the body must be a JSON object")
+    return body
+
+
+def _problems(exc: ValidationError) -> list[dict[str, str]]:
+    """Where and what, never the offending value (it may be PHI)."""
+    return [
+        {"location": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)[:20]
+    ]
+
+
+def _operation_outcome(diagnostics: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "incomplete", "diagnostics": diagnostics}],
+    }
+
+
+def _record_shown(service_id: str, cards: list[Card]) -> None:
+    """The alert-fatigue log. A failure here must not cost the clinician the cards."""
+    shown_at = datetime.now(UTC)
+    try:
+        get_store(current_app).record_cards(
+            service_id, [ShownCard(c.uuid, c.topic, c.indicator, shown_at) for c in cards]
+        )
+    except Exception as exc:
+        log.error("card log write failed (%s); cards were still returned", type(exc).__name__)
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.details:
+            body["details"] = exc.details
+        return json_response(body, exc.status)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "-")
+        messages = {413: f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}
+        return json_response({"code": code, "message": messages.get(exc.code or 0, exc.description or code)}, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        # Frames only: an exception's message can quote request data.
+        log.error("unhandled %s at\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        return json_response({"code": "internal-error", "message": "the service failed; the error was logged"}, 500)
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.perf_counter()
+        g.log_fields = {}
+
+    @app.after_request
+    def _access_log(response: Response) -> Response:
+        fields = {
+            "method": request.method,
+            "path": request.url_rule.rule if request.url_rule else "unmatched",
+            "status": response.status_code,
+            "latency_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            **g.get("log_fields", {}),
+        }
+        access_log.info(json.dumps(fields, separators=(",", ":")))
+        return response

@@ -1,0 +1,131 @@
+"""Step 5: the rules. Each is a small pure function from PatientFacts and its content entry to cards.
+
+A rule module registers itself with ``@rule("name", ContentModel)``; ``cards/rules/<name>.toml`` holds
+its reviewed content, and ``content.load`` checks that every file has a rule and every rule a file.
+Adding a rule touches ``cards/`` and one module here, nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..cards import Card, Coding, Link, Source, Suggestion
+from ..content import Content, RuleContent
+from ..facts import NotRun, PatientFacts
+
+log = logging.getLogger(__name__)
+
+RuleFunction = Callable[[PatientFacts, Any], list[Card]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    content_model: type[RuleContent]
+    function: RuleFunction
+    runs_last: bool = False
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(name: str, content_model: type[RuleContent], *, runs_last: bool = False) -> Callable[[RuleFunction], RuleFunction]:
+    def register(function: RuleFunction) -> RuleFunction:
+        if name in RULES:
+            raise RuntimeError(f"rule {name!r} is registered twice")
+        RULES[name] = Rule(name, content_model, function, runs_last)
+        return function
+
+    return register
+
+
+def content_models() -> dict[str, type[RuleContent]]:
+    return {name: r.content_model for name, r in RULES.items()}
+
+
+def card(
+    entry: RuleContent,
+    *,
+    summary: str,
+    detail: str,
+    indicator: str | None = None,
+    suggestions: list[Suggestion] | None = None,
+    selection_behavior: str | None = None,
+    basis_note: str | None = None,
+    override_reasons: bool = True,
+) -> Card:
+    """A card with the rule's source, topic, override reasons and a footer citing every source."""
+    primary = entry.sources[0]
+    cited = "; ".join(f"[{s.label}]({s.url})" + (f" {s.section}" if s.section else "") for s in entry.sources)
+    basis = basis_note or {
+        "label": "Basis: US Olumiant label.",
+        "practice": "Basis: practice rule, not in the US label.",
+        "label-and-practice": "Basis: US label where it says so; the rest is practice, not in the US label.",
+    }[entry.basis]
+    return Card(
+        summary=summary,
+        detail=f"{detail}\n\n{basis} Sources: {cited}. Content {entry.content_version}.",
+        indicator=indicator or entry.indicator,  # type: ignore[attr-defined]
+        source=Source(
+            label=primary.label,
+            url=primary.url,
+            topic=Coding(code=entry.topic, system=entry.topic_system, display=entry.topic_display),
+        ),
+        suggestions=suggestions or None,
+        selection_behavior=selection_behavior if suggestions else None,  # type: ignore[arg-type]
+        override_reasons=[
+            Coding(code=r.code, system=entry.override_reason_system, display=r.display) for r in entry.override_reasons
+        ]
+        if override_reasons and entry.override_reasons
+        else None,
+        links=[Link(label=s.label[:80], url=s.url) for s in entry.sources[1:3]] or None,
+    )
+
+
+def evaluate(facts: PatientFacts, content: Content) -> list[Card]:
+    """Run every rule whose situations apply, most urgent cards first, the data-quality card last."""
+    _import_rule_modules()
+    situations = facts.situations
+    # Without the medication list, "is the patient on baricitinib?" has no answer: say so, don't go quiet.
+    undetermined = "medications" in facts.unavailable and "baricitinib-ordered" not in situations
+    cards: list[Card] = []
+    not_run: list[NotRun] = []
+    if undetermined:
+        not_run.append(NotRun("Checks for a patient on baricitinib", "the medication list is unavailable"))
+    for item in sorted(RULES.values(), key=lambda r: r.runs_last):
+        entry = content.rules[item.name]
+        if not (situations & set(entry.runs_on)) and not (item.runs_last and undetermined):
+            continue
+        if item.runs_last:
+            facts = replace(facts, checks_not_run=not_run)
+        else:
+            not_run += [NotRun(entry.title, f"{key}: {why}") for key, why in facts.unavailable.items() if key in entry.reads]
+        try:
+            cards += item.function(facts, entry)
+        except Exception:
+            log.exception("rule %s failed", item.name)
+            not_run.append(NotRun(entry.title, "the check failed with an internal error"))
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(cards, key=lambda c: (c.topic == "data-quality", rank[c.indicator]))
+
+
+_imported = False
+
+
+def _import_rule_modules() -> None:
+    global _imported
+    if not _imported:
+        for module in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{module.name}")
+        _imported = True
+
+
+def load_rules() -> dict[str, type[RuleContent]]:
+    """Import every rule module and return their content models (for ``content.load``)."""
+    _import_rule_modules()
+    return content_models()
