@@ -6,7 +6,6 @@ status; nothing from the request (which may hold PHI) is echoed back or logged.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import traceback
@@ -190,5 +189,5 @@ def register(app: Flask) -> None:
             "latency_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
             **g.get("log_fields", {}),
         }
-        access_log.info(json.dumps(fields, separators=(",", ":")))
+        access_log.info("request", extra={"fields": fields})
         return response

@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+import responses
 
 from cds_service import Settings, create_app
 from cds_service import content as content_module
 from cds_service.cards import Card, CdsResponse
-from cds_service.fixtures import FIXTURE_DATE, hook_request
+from cds_service.facts import utc_today
+from cds_service.fixtures import FIXTURE_DATE, hook_request, patient_resources, rolled_to
 from cds_service.hook_request import HOOK_REQUEST
 from cds_service.pipeline import Runtime, run
 from cds_service.rules import load_rules
@@ -75,3 +81,52 @@ def only(cards: list[Card], topic: str) -> Card:
 
 
 TEST_DATABASE_URL = os.environ.get("CDS_TEST_DATABASE_URL")
+
+
+class FakeFhirServer:
+    """A FHIR server mocked with ``responses``: reads and searches answered from a fixture patient."""
+
+    def __init__(self, mock: responses.RequestsMock):
+        self.mock = mock
+        self.calls: list[requests.PreparedRequest] = []
+
+    def serve_patient(self, base: str, patient_id: str, source: str = "sle-baseline", anc: float | None = None,
+                      fail: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Answer every query under ``base`` from fixture ``source`` (its Patient renamed ``patient_id``).
+
+        ``fail`` maps a resource type to what its query gets instead: an int status, an exception
+        instance, or a string body."""
+        resources = rolled_to(patient_resources(source), utc_today())
+        for resource in resources:
+            if resource["resourceType"] == "Patient":
+                resource["id"] = patient_id
+            if anc is not None and resource.get("id") == "anc":
+                resource["valueQuantity"]["value"] = anc
+        by_type: dict[str, list[dict]] = {}
+        for resource in resources:
+            by_type.setdefault(resource["resourceType"], []).append(resource)
+        by_type.setdefault("MedicationRequest", []).extend(by_type.pop("Medication", []))
+        failures = fail or {}
+
+        def answer(request: requests.PreparedRequest):
+            self.calls.append(request)
+            kind = request.path_url.removeprefix(urlsplit(base).path).strip("/").split("/")[0].split("?")[0]
+            if kind in failures:
+                outcome = failures[kind]
+                if isinstance(outcome, Exception):
+                    raise outcome
+                if isinstance(outcome, int):
+                    return outcome, {}, json.dumps({"resourceType": "OperationOutcome"})
+                return 200, {}, outcome
+            if kind == "Patient":
+                return 200, {}, json.dumps(by_type["Patient"][0])
+            entries = [{"resource": r} for r in by_type.get(kind, [])]
+            return 200, {}, json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": entries})
+
+        self.mock.add_callback(responses.GET, re.compile(re.escape(base) + r"/.*"), callback=answer)
+
+
+@pytest.fixture
+def fhir_server():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeFhirServer(mock)

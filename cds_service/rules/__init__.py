@@ -104,7 +104,9 @@ def evaluate(facts: PatientFacts, content: Content) -> list[Card]:
         if item.runs_last:
             facts = replace(facts, checks_not_run=not_run)
         else:
-            not_run += [NotRun(entry.title, f"{key}: {why}") for key, why in facts.unavailable.items() if key in entry.reads]
+            missing = sorted(key for key in facts.unavailable if key in entry.reads)
+            if missing:
+                not_run.append(NotRun(entry.title, f"needs {', '.join(missing)}, which could not be had"))
         try:
             cards += item.function(facts, entry)
         except Exception:

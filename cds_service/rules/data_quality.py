@@ -18,7 +18,8 @@ class DataQuality(RuleContent):
 
 @rule("data_quality", DataQuality, runs_last=True)
 def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card]:
-    lines = [f"- **Not checked: {n.check}**: {n.reason}" for n in facts.checks_not_run]
+    lines = [f"- **Unavailable: {key}**: {why}" for key, why in sorted(facts.unavailable.items())]
+    lines += [f"- **Not checked: {n.check}**: {n.reason}" for n in facts.checks_not_run]
     lines += [f"- {issue.what}: {issue.why}" for issue in facts.data_issues]
     if not lines:
         return []

@@ -1,0 +1,142 @@
+"""The clinical content: it loads, each kind of mistake stops start-up with its own message, every code
+is well formed and comes from the checked sources, and no card repeats a claim the record contradicts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from cds_service import Settings, create_app
+from cds_service.cli import content_table
+from cds_service.content import ContentError, load
+from cds_service.rules import load_rules
+
+CARDS = Settings().content_dir
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "clinical"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/clinical (the checked sources) is not beside this clone")
+
+# Each broken variant: (file under cards/, text to replace, replacement, the start-up error expected).
+BROKEN = {
+    "loinc-check-digit": ("valuesets/anc.toml", 'code = "751-8"', 'code = "751-9"',
+                          "valuesets/anc.toml: include.0: Value error, LOINC 751-9: check digit is wrong"),
+    "snomed-verhoeff": ("valuesets/sle.toml", 'code = "55464009"', 'code = "55464008"',
+                        "valuesets/sle.toml: include.0: Value error, SNOMED CT 55464008: Verhoeff check digit is wrong"),
+    "prefix-on-snomed": ("valuesets/sle.toml", 'code = "55464009"', 'prefix = "55464"',
+                         "valuesets/sle.toml: include.0: Value error, '55464': prefix matching is only allowed for ICD-10-CM"),
+    "unverified-without-note": ("valuesets/baricitinib.toml", 'verified = false\nnote = "UNVERIFIED candidate in codes.md: used only to read strength; recognition also needs the name or the ingredient, else a data-quality note says so"', "verified = false",
+                                "valuesets/baricitinib.toml: include.1: Value error, 2474014: an unverified code needs a note"),
+    "threshold-without-unit": ("rules/lab_holds.toml", 'below = { value = 1000, unit = "/uL" }', "below = { value = 1000 }",
+                               "rules/lab_holds.toml: thresholds.0.below.unit: Field required"),
+    "threshold-unit-not-canonical": ("rules/lab_holds.toml", 'below = { value = 1000, unit = "/uL" }', 'below = { value = 1, unit = "10*9/L" }',
+                                     "rules/lab_holds.toml: anc: unit '10*9/L' must be the lab's unit '/uL'"),
+    "unknown-topic": ("rules/lab_holds.toml", 'topic = "lab-hold"', 'topic = "lab-alert"',
+                      "rules/lab_holds.toml: topic 'lab-alert' is not in vocabulary.toml"),
+    "unknown-placeholder": ("rules/lab_holds.toml", 'below_summary = "Hold baricitinib: {lab}', 'below_summary = "Hold baricitinib: {patient_name} {lab}',
+                            "rules/lab_holds.toml: Value error, below_summary: unknown placeholder(s) ['patient_name']"),
+    "source-not-a-url": ("rules/lab_holds.toml", 'url = "http://www.drugs.com/dosage/olumiant.html"', 'url = "drugs.com/dosage"',
+                         "rules/lab_holds.toml: sources.0.url: String should match pattern '^https?://'"),
+    "invalid-toml": ("rules/lab_holds.toml", 'topic = "lab-hold"', "topic = lab-hold", "rules/lab_holds.toml: not valid TOML"),
+    "rule-names-other-file": ("rules/lab_holds.toml", 'rule = "lab_holds"', 'rule = "renal_alert"',
+                              "rules/lab_holds.toml: rule = 'renal_alert' must name the file's rule, 'lab_holds'"),
+    "unknown-valueset": ("labs.toml", 'valueset = "anc"', 'valueset = "neutrophils"',
+                         "labs.toml: labs.anc: value set 'neutrophils' not found in valuesets/"),
+    "unit-factor-not-positive": ("labs.toml", '"g/L" = 0.1', '"g/L" = 0.0',
+                                 "labs.toml: labs.hemoglobin: Value error, Hemoglobin: unit factors must be positive"),
+}  # fmt: skip
+
+
+def test_the_shipped_content_loads(content):
+    assert set(content.rules) == set(load_rules())
+    assert "lab_holds" in content.rules and "data_quality" in content.rules
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=list(BROKEN))
+def test_bad_content_stops_start_up_with_a_clear_message(tmp_path, case):
+    relative, old, new, message = BROKEN[case]
+    broken = tmp_path / "cards"
+    shutil.copytree(CARDS, broken)
+    target = broken / relative
+    text = target.read_text()
+    assert old in text, f"{relative} no longer contains {old!r}: update this case"
+    target.write_text(text.replace(old, new, 1))
+    with pytest.raises(ContentError) as failure:
+        load(broken, load_rules())
+    assert str(failure.value).removeprefix(f"{broken}/").startswith(message)
+    with pytest.raises(ContentError):
+        create_app(Settings(content_dir=broken, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}"))
+
+
+def test_a_rule_without_a_content_file_stops_start_up(tmp_path):
+    broken = tmp_path / "cards"
+    shutil.copytree(CARDS, broken)
+    (broken / "rules" / "lab_holds.toml").unlink()
+    with pytest.raises(ContentError, match=r"no content file for rule\(s\) \['lab_holds'\]"):
+        load(broken, load_rules())
+
+
+def test_a_content_file_without_a_rule_stops_start_up(tmp_path):
+    broken = tmp_path / "cards"
+    shutil.copytree(CARDS, broken)
+    text = (broken / "rules" / "lab_holds.toml").read_text().replace('rule = "lab_holds"', 'rule = "renal_alert"')
+    (broken / "rules" / "renal_alert.toml").write_text(text)
+    with pytest.raises(ContentError, match="no rule module implements 'renal_alert'"):
+        load(broken, load_rules())
+
+
+def all_codes(content) -> list[tuple[str, str, str]]:
+    return [(vs.name, e.system, e.code or e.prefix or "") for vs in content.valuesets.values() for e in vs.include + vs.exclude]
+
+
+@needs_shared
+def test_every_code_comes_from_the_checked_sources(content):
+    sources = (SHARED / "codes.md").read_text() + (SHARED / "vaccines.md").read_text()
+    missing = [
+        (name, code) for name, system, code in all_codes(content)
+        if not re.search(rf"(?<![\w.-]){re.escape(code.lstrip('0') if 'cvx' in system else code)}(?![\w-])", sources)
+    ]  # fmt: skip
+    assert missing == []
+
+
+@needs_shared
+def test_every_rule_source_url_is_one_the_checked_sources_cite(content):
+    cited = "".join(p.read_text() for p in SHARED.glob("*.md"))
+    urls = {s.url for rule in content.rules.values() for s in rule.sources}
+    assert sorted(u for u in urls if u not in cited) == []
+
+
+# Claims that ../shared/clinical/evidence.md §3 marks contradicted or not found.
+CONTRADICTED = ["EMBARK", "SHIFT-Lupus", "SHIFT Lupus", "NCT03704406", "atopic dermatitis", "47% vs 21%",
+                "511 patients", "61%", "escalate to 4 mg", "FDA review"]  # fmt: skip
+
+
+def test_no_content_names_a_contradicted_claim():
+    text = "\n".join(p.read_text() for p in CARDS.rglob("*.toml")).lower()
+    assert [claim for claim in CONTRADICTED if claim.lower() in text] == []
+
+
+def test_every_rule_cites_a_source_and_says_its_basis(content):
+    for rule in content.rules.values():
+        assert rule.sources and all(s.url.startswith("http") for s in rule.sources)
+        assert rule.basis in {"label", "practice", "label-and-practice"}
+        assert rule.when.strip() and rule.then.strip()
+
+
+def test_content_export_is_one_markdown_table_with_a_row_per_rule(content):
+    table = content_table(content).splitlines()
+    assert table[0].startswith("| topic | rule |")
+    assert len(table) == 2 + len(content.rules)
+    assert any("| lab-hold | lab_holds | critical |" in row for row in table)
+    assert all(row.count("|") >= 11 for row in table[2:])
+
+
+def test_content_toml_files_are_all_read(content):
+    rule_files = {p.stem for p in (CARDS / "rules").glob("*.toml")}
+    valueset_files = {p.stem for p in (CARDS / "valuesets").glob("*.toml")}
+    assert rule_files == set(content.rules)
+    assert valueset_files == set(content.valuesets)
+    for path in CARDS.rglob("*.toml"):
+        tomllib.loads(path.read_text())
