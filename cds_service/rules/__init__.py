@@ -91,8 +91,13 @@ def evaluate(facts: PatientFacts, content: Content) -> list[Card]:
     """Run every rule whose situations apply, most urgent cards first, the data-quality card last."""
     _import_rule_modules()
     situations = facts.situations
-    # Without the medication list, "is the patient on baricitinib?" has no answer: say so, don't go quiet.
-    undetermined = "medications" in facts.unavailable and "baricitinib-ordered" not in situations
+    # Without the medication list, "is the patient on baricitinib?" has no answer. That matters on
+    # patient-view and for a vaccine order (the live-vaccine check); say so there rather than go quiet.
+    undetermined = (
+        "medications" in facts.unavailable
+        and "baricitinib-ordered" not in situations
+        and (facts.hook == "patient-view" or bool(facts.vaccine_orders))
+    )
     cards: list[Card] = []
     not_run: list[NotRun] = []
     if undetermined:

@@ -1,0 +1,71 @@
+"""Combination not recommended: baricitinib with another JAK inhibitor, a biologic DMARD or a potent
+immunosuppressant, active or ordered together. The card says which drugs the label names and which are the
+project's reading of the label."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..cards import SUMMARY_MAX, Card
+from ..content import ContentModel, RuleContent
+from ..facts import PatientFacts
+from ..medications import CoMedication
+from . import card, rule
+
+
+class CombinationGroup(ContentModel):
+    group: str  # a medication group in medications.toml
+    why_text: str  # what the label (or the project) says about this class
+
+
+class Combinations(RuleContent):
+    placeholders = frozenset({"drugs"})
+
+    groups: list[CombinationGroup] = Field(min_length=1)
+    summary: str
+    label_text: str  # the label's limitation of use, quoted
+    project_reading_text: str  # said for each drug of a project-reading group
+    drug_notes: dict[str, str] = Field(default_factory=dict)  # lower-case drug name -> a caveat about it
+    context_text: str
+    then_text: str
+
+    def check_against(self, facts_content) -> None:
+        for entry in self.groups:
+            if entry.group not in facts_content.medications.groups:
+                raise ValueError(f"medication group {entry.group!r} is not in medications.toml")
+
+
+@rule("combinations", Combinations)
+def combinations(facts: PatientFacts, content: Combinations) -> list[Card]:
+    why = {g.group: g.why_text for g in content.groups}
+    found = _unique([m for m in facts.co_medications if m.group in why])
+    if not found:
+        return []
+    lines = []
+    for med in found:
+        state = "draft order, ordered together with baricitinib" if med.is_draft else "active"
+        reading = f" {content.project_reading_text}" if med.basis == "project-reading" else ""
+        note = content.drug_notes.get(med.name.lower())
+        note = f" {note}" if note else ""
+        lines.append(f"- **{med.name}** ({state}, {med.resource}): {why[med.group]}{reading}{note}")
+    detail = "\n".join([content.label_text, "", *lines, "", content.context_text, "", content.then_text])
+    return [card(content, summary=_summary(content.summary, found), detail=detail)]
+
+
+def _unique(medications: list[CoMedication]) -> list[CoMedication]:
+    """One line per drug and order (a drug is listed once even if two groups match it)."""
+    seen: dict[tuple[str, str], CoMedication] = {}
+    for med in medications:
+        seen.setdefault((med.name.lower(), med.resource), med)
+    return list(seen.values())
+
+
+def _summary(template: str, found: list[CoMedication]) -> str:
+    names = list(dict.fromkeys(m.name for m in found))
+    for shown in range(len(names), 0, -1):
+        rest = len(names) - shown
+        listed = ", ".join(names[:shown]) + (f" and {rest} more" if rest else "")
+        summary = template.format(drugs=listed)
+        if len(summary) <= SUMMARY_MAX:
+            return summary
+    return template.format(drugs=f"{len(names)} drugs")[:SUMMARY_MAX]

@@ -1,0 +1,191 @@
+"""Infection hold: an active serious infection (including localized infections), herpes zoster, active TB,
+latent TB not yet treated, or active hepatitis B or C. One critical card lists every hold finding; results
+that need a second look (an indeterminate IGRA or HBsAg, a positive HCV antibody alone) go in one warning
+card, because they are not a reason to hold on their own and are never read as negative."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from .. import orders
+from ..cards import SUMMARY_MAX, Card, Suggestion
+from ..content import ContentModel, Indicator, RuleContent
+from ..facts import CodedResult, PatientFacts
+from . import card, rule
+
+
+class ConditionHold(ContentModel):
+    group: str
+    short: str  # the finding as the summary names it
+    action_text: str
+
+
+class LatentTb(ContentModel):
+    condition_group: str
+    lab: str
+    treatment_group: str
+    suppressed_by: str  # a condition group (active TB) that makes the latent-TB finding moot
+    short: str
+    action_text: str
+    untreated_text: str
+    drafted_text: str
+    medications_unknown_text: str
+    indeterminate_short: str
+    indeterminate_text: str
+
+
+class LabScreen(ContentModel):
+    lab: str
+    positive: Literal["hold", "review"]
+    positive_short: str
+    positive_text: str
+    indeterminate_short: str
+    indeterminate_text: str
+
+
+class InfectionHolds(RuleContent):
+    placeholders = frozenset({"findings"})
+
+    condition_holds: list[ConditionHold] = Field(min_length=1)
+    latent_tb: LatentTb
+    lab_screens: list[LabScreen] = Field(min_length=1)
+    hold_summary: str
+    review_summary: str
+    review_on_therapy_summary: str
+    review_indicator: Indicator
+    hold_intro_text: str
+    review_intro_text: str
+    remove_label: str
+    hold_label: str
+
+    def check_against(self, facts_content) -> None:
+        groups = facts_content.conditions.groups
+        labs = facts_content.labs.labs
+        wanted = [h.group for h in self.condition_holds]
+        wanted += [self.latent_tb.condition_group, self.latent_tb.suppressed_by]
+        for name in wanted:
+            if name not in groups:
+                raise ValueError(f"condition group {name!r} is not in conditions.toml")
+        for name in [self.latent_tb.lab] + [s.lab for s in self.lab_screens]:
+            if name not in labs or labs[name].kind != "coded":
+                raise ValueError(f"lab {name!r} is not a coded lab in labs.toml")
+        if self.latent_tb.treatment_group not in facts_content.medications.groups:
+            raise ValueError(f"medication group {self.latent_tb.treatment_group!r} not in medications.toml")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: Literal["hold", "review"]
+    short: str
+    evidence: list[str]  # the data that fired it, each naming value, date and resource
+    text: str
+
+    def markdown(self) -> str:
+        data = "; ".join(self.evidence)
+        return f"- **{self.short[:1].upper()}{self.short[1:]}**: {data}. {self.text}"
+
+
+@rule("infection_holds", InfectionHolds)
+def infection_holds(facts: PatientFacts, content: InfectionHolds) -> list[Card]:
+    findings = _condition_findings(facts, content) + _latent_tb(facts, content)
+    findings += _lab_findings(facts, content)
+    cards = []
+    holds = [f for f in findings if f.kind == "hold"]
+    if holds:
+        cards.append(
+            card(
+                content,
+                summary=fit_summary(content.hold_summary, [f.short for f in holds]),
+                detail="\n".join([content.hold_intro_text, ""] + [f.markdown() for f in holds]),
+                suggestions=_suggestions(facts, content, holds),
+                selection_behavior="at-most-one",
+            )
+        )
+    reviews = [f for f in findings if f.kind == "review"]
+    if reviews:
+        template = content.review_summary if facts.is_order_hook else content.review_on_therapy_summary
+        cards.append(
+            card(
+                content,
+                summary=fit_summary(template, [f.short for f in reviews]),
+                detail="\n".join([content.review_intro_text, ""] + [f.markdown() for f in reviews]),
+                indicator=content.review_indicator,
+            )
+        )
+    return cards
+
+
+def _condition_findings(facts: PatientFacts, content: InfectionHolds) -> list[Finding]:
+    found = []
+    for hold in content.condition_holds:
+        conditions = facts.conditions.get(hold.group, [])
+        if conditions:
+            evidence = [f"{c.describe()}, {c.resource}" for c in conditions]
+            found.append(Finding("hold", hold.short, evidence, hold.action_text))
+    return found
+
+
+def _latent_tb(facts: PatientFacts, content: InfectionHolds) -> list[Finding]:
+    spec = content.latent_tb
+    if facts.has(spec.suppressed_by):
+        return []  # active TB is already a hold; a positive IGRA adds nothing
+    treatments = [m for m in facts.co_medications if m.group == spec.treatment_group]
+    if any(not m.is_draft for m in treatments):
+        return []  # on latent-TB treatment (the project's reading of "treated"): no hold
+    found = []
+    evidence = [f"{c.describe()}, {c.resource}" for c in facts.conditions.get(spec.condition_group, [])]
+    result = facts.lab(spec.lab).result  # the latest valid result, however old: a positive never expires
+    if isinstance(result, CodedResult) and result.result == "indeterminate":
+        shown = f"{facts.lab(spec.lab).describe()}, {result.resource}"
+        found.append(Finding("review", spec.indeterminate_short, [shown], spec.indeterminate_text))
+    elif isinstance(result, CodedResult) and result.result == "positive":
+        evidence.append(f"{facts.lab(spec.lab).describe()}, {result.resource}")
+    if evidence:
+        drafted = ", ".join(f"{m.name} ({m.resource})" for m in treatments)
+        if drafted:
+            status = f"{spec.drafted_text} Being ordered now: {drafted}."
+        elif "medications" in facts.unavailable:
+            status = spec.medications_unknown_text
+        else:
+            status = spec.untreated_text
+        found.append(Finding("hold", spec.short, evidence, f"{spec.action_text} {status}"))
+    return found
+
+
+def _lab_findings(facts: PatientFacts, content: InfectionHolds) -> list[Finding]:
+    found = []
+    for screen in content.lab_screens:
+        result = facts.lab(screen.lab).result
+        if not isinstance(result, CodedResult) or result.result == "negative":
+            continue  # missing or unreadable: baseline-labs and the data-quality card say so
+        evidence = [f"{facts.lab(screen.lab).describe()}, {result.resource}"]
+        if result.result == "positive":
+            found.append(Finding(screen.positive, screen.positive_short, evidence, screen.positive_text))
+        else:
+            found.append(Finding("review", screen.indeterminate_short, evidence, screen.indeterminate_text))
+    return found
+
+
+def fit_summary(template: str, items: list[str]) -> str:
+    """The template with as many items as fit in a card summary, then "and N more"."""
+    for shown in range(len(items), 0, -1):
+        rest = len(items) - shown
+        listed = ", ".join(items[:shown]) + (f" and {rest} more" if rest else "")
+        summary = template.format(findings=listed)
+        if len(summary) <= SUMMARY_MAX:
+            return summary
+    return template.format(findings=f"{len(items)} findings")[:SUMMARY_MAX]
+
+
+def _suggestions(facts: PatientFacts, content: InfectionHolds, holds: list[Finding]) -> list[Suggestion]:
+    reason = "infection hold: " + ", ".join(f.short for f in holds)
+    if facts.is_order_hook:
+        actions = [a for o in facts.baricitinib_drafts if (a := orders.remove_order(o.resource, o.name))]
+        label = content.remove_label
+    else:
+        actions = [a for o in facts.baricitinib_active if (a := orders.hold_therapy(o, reason))]
+        label = content.hold_label
+    return [Suggestion(label=label, is_recommended=True, actions=actions)] if actions else []

@@ -1,0 +1,75 @@
+"""Off-label use: baricitinib for SLE (including lupus nephritis) in a patient with no on-label US indication
+(rheumatoid arthritis, alopecia areata, COVID-19). The card gives the real SLE trial record."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..cards import Card
+from ..content import ContentModel, Indicator, RuleContent
+from ..facts import ConditionFact, PatientFacts
+from . import card, rule
+
+
+class OffLabelTexts(ContentModel):
+    summary: str
+    nephritis_summary: str  # used instead of summary when lupus nephritis is recorded
+    no_indication_text: str  # why the card fired: no US indication recorded, SLE not approved
+    record_text: str  # the trial record, markdown
+    nephritis_text: str  # added when lupus nephritis is recorded
+    consent_text: str
+    basis_note: str
+
+
+class OffLabel(RuleContent):
+    placeholders = frozenset()
+
+    off_label_groups: list[str] = Field(min_length=1)  # condition groups for which any use is off-label
+    nephritis_groups: list[str] = Field(min_length=1)  # the subset that means lupus nephritis
+    on_label_groups: list[str] = Field(min_length=1)  # US indications: any of these and the card stays silent
+    patient_view_indicator: Indicator
+    texts: OffLabelTexts
+
+    def check_against(self, facts_content) -> None:
+        groups = facts_content.conditions.groups
+        for name in self.off_label_groups + self.nephritis_groups + self.on_label_groups:
+            if name not in groups:
+                raise ValueError(f"condition group {name!r} is not in conditions.toml")
+        if not set(self.nephritis_groups) <= set(self.off_label_groups):
+            raise ValueError("nephritis_groups must also be off_label_groups")
+
+
+@rule("off_label", OffLabel)
+def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
+    if "conditions" in facts.unavailable:
+        return []  # unknown indication: the data-quality card says the check did not run
+    if any(facts.has(group) for group in content.on_label_groups):
+        return []
+    fired = _unique([c for group in content.off_label_groups for c in facts.conditions.get(group, [])])
+    if not fired:
+        return []
+    nephritis = _unique([c for group in content.nephritis_groups for c in facts.conditions.get(group, [])])
+    texts = content.texts
+    recorded = "\n".join(f"- {c.describe()}, {c.resource}" for c in fired)
+    parts = [f"**Recorded:**\n{recorded}\n\n{texts.no_indication_text}"]
+    if nephritis:
+        names = ", ".join(f"{c.display} ({c.code})" for c in nephritis)
+        parts.append(f"**Lupus nephritis** ({names}): {texts.nephritis_text}")
+    parts += [texts.record_text, texts.consent_text]
+    return [
+        card(
+            content,
+            summary=texts.nephritis_summary if nephritis else texts.summary,
+            detail="\n\n".join(parts),
+            indicator=content.indicator if facts.is_order_hook else content.patient_view_indicator,
+            basis_note=texts.basis_note,
+        )
+    ]
+
+
+def _unique(conditions: list[ConditionFact]) -> list[ConditionFact]:
+    """One line per Condition resource (an LN code is in both the SLE and the lupus nephritis groups)."""
+    seen: dict[str, ConditionFact] = {}
+    for c in conditions:
+        seen.setdefault(c.resource if "(no id)" not in c.resource else f"{c.resource} {c.code}", c)
+    return list(seen.values())

@@ -1,0 +1,131 @@
+"""Off-label use: SLE (or lupus nephritis) with no US indication warns on order hooks and informs on
+patient-view; RA, alopecia areata or COVID-19 silences it; refuted, entered-in-error and non-SLE lupus codes
+do not count; without the problem list the card is not shown and the data-quality card says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import only
+
+ORDER = ["baricitinib-2mg"]
+ALL_BUT_CONDITIONS = {"patient", "observations", "immunizations", "medications"}
+
+
+def off_label(cards):
+    return [c for c in cards if c.topic == "off-label-use"]
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "medication-prescribe"])
+def test_sle_without_an_indication_warns_on_every_order_hook(evaluate, hook):
+    card = only(evaluate(hook, "sle-baseline", ORDER), "off-label-use")
+    assert card.indicator == "warning"
+    assert len(card.summary) < 140
+    assert "not approved for SLE" in card.summary
+    assert "Systemic lupus erythematosus (55464009, recorded 2019-03-01), Condition/sle" in card.detail
+    assert card.source.topic.system == "https://cds.example.org/baricitinib-sle/CodeSystem/card-topic"
+    assert card.source.url.startswith("https://")
+
+
+def test_the_detail_gives_the_real_sle_trial_record(evaluate):
+    detail = only(evaluate("order-sign", "sle-baseline", ORDER), "off-label-use").detail
+    for fact in (
+        "NCT02708095; Wallace et al., Lancet 2018",
+        "**positive at 4 mg**",
+        "**2 mg was not\n  different from placebo**",
+        "**SLE-BRAVE-I** (NCT03616912",
+        "met SRI-4 at\n  4 mg",
+        "**SLE-BRAVE-II** (NCT03616964",
+        "did not meet\n  SRI-4",
+        "**Only 4 mg ever separated from placebo**",
+        "28 January 2022",
+    ):
+        assert fact in detail
+    for wrong in ("EMBARK", "SHIFT-Lupus", "NCT03704406", "atopic dermatitis", "Lupus nephritis**"):
+        assert wrong not in detail
+
+
+def test_override_reasons_are_consent_and_refractory_disease(evaluate):
+    card = only(evaluate("order-select", "sle-baseline", ORDER), "off-label-use")
+    assert [(r.code, r.display) for r in card.override_reasons] == [
+        ("informed-consent-documented", "Informed consent to off-label use documented"),
+        ("refractory-to-standard-therapy", "SLE refractory to standard therapy"),
+    ]
+    assert all(r.system == "https://cds.example.org/baricitinib-sle/CodeSystem/override-reason" for r in card.override_reasons)
+    assert card.suggestions is None
+
+
+def test_a_text_only_olumiant_order_is_recognised(evaluate):
+    card = only(evaluate("order-sign", "sle-baseline", ["olumiant-2mg-text-only"]), "off-label-use")
+    assert card.indicator == "warning"
+
+
+def test_lupus_nephritis_is_named_with_the_missing_phase_3_data(evaluate):
+    card = only(evaluate("order-sign", "offlabel-lupus-nephritis", ORDER), "off-label-use")
+    assert card.summary.startswith("Off-label in lupus nephritis: no phase 3 data")
+    assert len(card.summary) < 140
+    assert "**Lupus nephritis** (SLE glomerulonephritis syndrome, WHO class IV (36402006))" in card.detail
+    assert "excluded severe active lupus nephritis" in card.detail
+    assert "**no phase 3 data for baricitinib in lupus nephritis**" in card.detail
+    assert "SLE glomerulonephritis syndrome, WHO class IV (36402006, recorded 2024-02-12), Condition/ln" in card.detail
+
+
+def test_an_icd10_lupus_nephritis_code_alone_counts_as_sle_and_is_listed_once(evaluate):
+    card = only(evaluate("order-sign", "offlabel-nephritis-icd-only", ORDER), "off-label-use")
+    assert "Glomerular disease in systemic lupus erythematosus (M32.14, recorded 2025-09-03), Condition/ln" in card.detail
+    assert card.detail.count("Condition/ln") == 1
+    assert "Off-label in lupus nephritis" in card.summary
+
+
+@pytest.mark.parametrize("patient", ["offlabel-ra-and-sle", "offlabel-alopecia-areata-icd", "offlabel-covid19-icd"])
+def test_an_on_label_indication_silences_the_card(evaluate, patient):
+    assert off_label(evaluate("order-sign", patient, ORDER)) == []
+
+
+def test_an_rheumatoid_arthritis_entry_marked_entered_in_error_does_not_silence_it(evaluate):
+    assert len(off_label(evaluate("order-sign", "offlabel-ra-entered-in-error", ORDER))) == 1
+
+
+def test_a_condition_without_clinical_status_counts_as_current(evaluate):
+    assert len(off_label(evaluate("order-sign", "offlabel-sle-no-clinical-status", ORDER))) == 1
+
+
+@pytest.mark.parametrize(
+    "patient", ["offlabel-sle-refuted", "offlabel-sle-resolved", "offlabel-no-sle", "offlabel-cutaneous-lupus-only"]
+)
+def test_no_card_without_current_sle(evaluate, patient):
+    assert off_label(evaluate("order-sign", patient, ORDER)) == []
+
+
+def test_patient_view_on_baricitinib_is_info(evaluate):
+    card = only(evaluate("patient-view", "sle-on-baricitinib"), "off-label-use")
+    assert card.indicator == "info"
+    assert "Only 4 mg ever separated from placebo" in card.detail
+
+
+def test_patient_view_names_lupus_nephritis_too(evaluate):
+    card = only(evaluate("patient-view", "offlabel-lupus-nephritis-on-baricitinib"), "off-label-use")
+    assert card.indicator == "info"
+    assert "Systemic lupus erythematosus glomerulonephritis syndrome (68815009)" in card.detail
+
+
+def test_patient_view_with_rheumatoid_arthritis_is_silent(evaluate):
+    assert off_label(evaluate("patient-view", "offlabel-ra-on-baricitinib")) == []
+
+
+@pytest.mark.parametrize(
+    ("hook", "patient", "orders"),
+    [
+        ("patient-view", "sle-baseline", None),  # not on baricitinib
+        ("order-sign", "sle-baseline", ["hydroxychloroquine"]),  # another drug
+        ("order-sign", "sle-on-baricitinib", ["hydroxychloroquine"]),  # another drug, patient on baricitinib
+    ],
+)
+def test_silent_where_the_rule_does_not_run(evaluate, hook, patient, orders):
+    assert off_label(evaluate(hook, patient, orders)) == []
+
+
+def test_without_the_problem_list_no_card_and_the_check_is_reported_not_done(evaluate):
+    cards = evaluate("order-sign", "sle-baseline", ORDER, prefetch_keys=ALL_BUT_CONDITIONS)
+    assert off_label(cards) == []
+    assert "**Not checked: Off-label use in SLE**" in only(cards, "data-quality").detail

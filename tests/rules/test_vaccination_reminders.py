@@ -1,0 +1,284 @@
+"""Vaccination reminder: influenza and COVID-19 this season, pneumococcal (PCV20/PCV21, or PCV15 then PPSV23),
+recombinant zoster (2 valid doses), their ages and intervals at the boundaries, and silence when the
+immunization record could not be had."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from cds_service.rules.vaccination_reminders import season_start
+from tests.conftest import only
+
+ORDER = ["baricitinib-2mg"]
+TOPIC = "vaccination-reminder"
+NO_IMMUNIZATIONS = {"patient", "conditions", "observations", "medications"}
+
+
+def reminders(cards):
+    return [c for c in cards if c.topic == TOPIC]
+
+
+def ordered_cvx(card):
+    """The CVX code of each vaccine the card's suggestions would create, in order."""
+    found = []
+    for suggestion in card.suggestions or []:
+        for action in suggestion.actions:
+            assert action.type == "create" and action.resource["resourceType"] == "MedicationRequest"
+            assert action.resource["subject"] == {"reference": "Patient/sle-baseline"}
+            [coding] = action.resource["medicationCodeableConcept"]["coding"]
+            assert coding["system"] == "http://hl7.org/fhir/sid/cvx"
+            found.append(coding["code"])
+    return found
+
+
+# --- the complete record and the hooks where the rule is silent ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hook", "patient", "orders"),
+    [
+        ("order-select", "sle-baseline", ORDER),
+        ("order-sign", "sle-baseline", ORDER),
+        ("patient-view", "sle-on-baricitinib", []),
+    ],
+)
+def test_a_complete_record_gives_no_reminder(evaluate, hook, patient, orders):
+    assert reminders(evaluate(hook, patient, orders)) == []
+
+
+@pytest.mark.parametrize(
+    ("hook", "patient", "orders"),
+    [
+        ("patient-view", "vaccines-none", []),  # not on baricitinib
+        ("order-select", "vaccines-none", ["hydroxychloroquine"]),  # another drug, not on baricitinib
+        ("order-select", "vaccines-none-on-baricitinib", ["hydroxychloroquine"]),  # another drug, on baricitinib
+    ],
+)
+def test_no_reminder_outside_a_baricitinib_order_or_a_patient_on_it(evaluate, hook, patient, orders):
+    assert reminders(evaluate(hook, patient, orders)) == []
+
+
+# --- nothing documented ---------------------------------------------------------------------------
+
+
+def test_nothing_documented_lists_every_vaccine_and_orders_the_non_covid_ones(evaluate):
+    card = only(evaluate("order-select", "vaccines-none", ORDER), TOPIC)
+    assert card.indicator == "info"
+    assert card.summary == (
+        "Vaccines not documented: influenza (this season), COVID-19 this season (discuss), pneumococcal, "
+        "recombinant zoster (RZV)"
+    )
+    assert len(card.summary) < 140
+    assert card.selection_behavior == "any"
+    assert ordered_cvx(card) == ["140", "216", "187"]
+    assert [s.label for s in card.suggestions] == [
+        "Order Influenza, split virus, trivalent, PF",
+        "Order Pneumococcal conjugate PCV20",
+        "Order Zoster vaccine recombinant (RZV)",
+    ]
+    assert "update immunizations in agreement with current immunization guidelines before starting" in card.detail
+    assert "documented since 2026-08-01" in card.detail
+    assert "shared clinical decision-making discussion, so discuss it" in card.detail
+    assert "No order is suggested: the decision is shared" in card.detail
+    assert "The season start is the project's reading." in card.detail
+    assert card.source.url == "http://www.drugs.com/dosage/olumiant.html"
+    assert card.source.topic.code == TOPIC
+
+
+def test_on_patient_view_a_patient_on_baricitinib_gets_the_reminder(evaluate):
+    card = only(evaluate("patient-view", "vaccines-none-on-baricitinib"), TOPIC)
+    assert card.detail.startswith("Patient on baricitinib.")
+    assert ordered_cvx(card) == ["140", "216", "187"]
+
+
+def test_a_new_order_for_a_patient_already_on_baricitinib_is_not_called_a_start(evaluate):
+    card = only(evaluate("order-select", "vaccines-none-on-baricitinib", ORDER), TOPIC)
+    assert card.detail.startswith("Patient on baricitinib.")
+    assert ordered_cvx(card) == ["140", "216", "187"]
+
+
+def test_unavailable_immunizations_give_no_reminder_and_the_data_quality_card_says_so(evaluate):
+    cards = evaluate("order-select", "vaccines-none", ORDER, prefetch_keys=NO_IMMUNIZATIONS)
+    assert reminders(cards) == []
+    quality = only(cards, "data-quality")
+    assert "Not checked: Vaccination reminder" in quality.detail
+    assert "immunizations" in quality.detail
+
+
+def test_a_vaccine_ordered_in_the_same_request_counts_as_addressed(evaluate):
+    card = only(evaluate("order-select", "vaccines-none", [*ORDER, "vaccines-influenza-order", "vaccines-pcv20-order"]), TOPIC)
+    assert card.summary == "Vaccines not documented: COVID-19 this season (discuss), recombinant zoster (RZV)"
+    assert ordered_cvx(card) == ["187"]
+
+
+# --- influenza: this season ----------------------------------------------------------------------
+
+
+def test_influenza_the_day_before_the_season_start_is_last_season(evaluate):
+    card = only(evaluate("order-select", "vaccines-flu-before-season", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: influenza (this season)"
+    assert "Last documented: Influenza, split virus, trivalent, PF (CVX 140) on 2026-07-31, Immunization/flu-2026." in card.detail
+    assert ordered_cvx(card) == ["140"]
+
+
+def test_influenza_on_the_season_start_counts(evaluate):
+    assert reminders(evaluate("order-select", "vaccines-flu-season-start", ORDER)) == []
+
+
+def test_an_influenza_dose_entered_in_error_does_not_count(evaluate):
+    card = only(evaluate("order-select", "vaccines-flu-entered-in-error", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: influenza (this season)"
+    assert "No dose documented." in card.detail
+
+
+def test_a_live_intranasal_influenza_dose_is_not_the_non_live_vaccine(evaluate):
+    card = only(evaluate("order-select", "vaccines-flu-live-only", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: influenza (this season)"
+    assert "not the live intranasal one" in card.detail
+
+
+def test_a_new_season_makes_last_seasons_influenza_and_covid_doses_due(evaluate):
+    card = only(evaluate("order-select", "sle-baseline", ORDER, as_of=date(2027, 8, 1)), TOPIC)
+    assert card.summary == "Vaccines not documented: influenza (this season), COVID-19 this season (discuss)"
+    assert "documented since 2027-08-01" in card.detail
+
+
+def test_the_season_still_runs_the_day_before_its_next_start(evaluate):
+    assert reminders(evaluate("order-select", "sle-baseline", ORDER, as_of=date(2027, 7, 31))) == []
+
+
+@pytest.mark.parametrize(
+    ("as_of", "start"),
+    [(date(2026, 11, 25), date(2026, 8, 1)), (date(2027, 7, 31), date(2026, 8, 1)), (date(2027, 8, 1), date(2027, 8, 1))],
+)
+def test_season_start(as_of, start):
+    assert season_start(as_of, 8) == start
+
+
+def test_influenza_from_age_65_orders_the_high_dose_vaccine(evaluate):
+    card = only(evaluate("order-select", "vaccines-age-65-no-flu", ORDER), TOPIC)
+    assert ordered_cvx(card) == ["135"]
+    assert card.suggestions[0].label == "Order Influenza, high-dose, trivalent, PF"
+
+
+def test_influenza_at_age_64_orders_the_standard_vaccine(evaluate):
+    card = only(evaluate("order-select", "vaccines-age-64-no-flu", ORDER), TOPIC)
+    assert ordered_cvx(card) == ["140"]
+
+
+# --- COVID-19 --------------------------------------------------------------------------------------
+
+
+def test_covid_last_season_is_a_discussion_without_an_order(evaluate):
+    card = only(evaluate("order-select", "vaccines-covid-last-season", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: COVID-19 this season (discuss)"
+    assert "Last documented: COVID-19 mRNA 30 mcg/0.3 mL (CVX 309) on 2025-10-01, Immunization/covid-2026." in card.detail
+    assert "individual-based decision" in card.detail
+    assert card.suggestions is None and card.selection_behavior is None
+
+
+# --- pneumococcal ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("patient", ["vaccines-pcv21", "vaccines-pcv15-then-ppsv23", "sle-baseline"])
+def test_a_complete_pneumococcal_series_gives_no_reminder(evaluate, patient):
+    assert reminders(evaluate("order-select", patient, ORDER)) == []
+
+
+def test_pcv15_alone_makes_ppsv23_due(evaluate):
+    card = only(evaluate("order-select", "vaccines-pcv15-only", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: pneumococcal"
+    assert "PCV15 on 2026-06-01 with no later PPSV23" in card.detail
+    assert "minimum 8 weeks for the immunocompromised, so it can be given from 2026-07-27" in card.detail
+    assert ordered_cvx(card) == ["33"]
+
+
+def test_ppsv23_less_than_8_weeks_after_pcv15_is_not_yet_ordered(evaluate):
+    # PCV15 on 2026-10-01: 55 days before 2026-11-25
+    card = only(evaluate("order-select", "vaccines-pcv15-recent", ORDER), TOPIC)
+    assert "so not before 2026-11-26. No order is suggested yet." in card.detail
+    assert card.suggestions is None
+
+
+def test_ppsv23_exactly_8_weeks_after_pcv15_is_ordered(evaluate):
+    card = only(evaluate("order-select", "vaccines-pcv15-recent", ORDER, as_of=date(2026, 11, 26)), TOPIC)
+    assert "so it can be given from 2026-11-26" in card.detail
+    assert ordered_cvx(card) == ["33"]
+
+
+def test_ppsv23_alone_asks_for_review_without_an_order(evaluate):
+    card = only(evaluate("order-select", "vaccines-ppsv23-only", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: pneumococcal"
+    assert "PPSV23 on 2025-01-10 but no pneumococcal conjugate vaccine" in card.detail
+    assert "check current ACIP guidance" in card.detail
+    assert card.suggestions is None
+
+
+def test_ppsv23_before_pcv15_asks_for_review_without_an_order(evaluate):
+    card = only(evaluate("order-select", "vaccines-ppsv23-then-pcv15", ORDER), TOPIC)
+    assert "PPSV23 on 2025-01-10 was not given after PCV15" in card.detail
+    assert card.suggestions is None
+
+
+# --- recombinant zoster ----------------------------------------------------------------------------
+
+
+def test_one_rzv_dose_makes_the_second_due(evaluate):
+    card = only(evaluate("order-select", "vaccines-rzv-one-dose", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: recombinant zoster (RZV)"
+    assert "1 of 2 valid doses documented, the last on 2025-03-01." in card.detail
+    assert ordered_cvx(card) == ["187"]
+
+
+def test_a_second_rzv_dose_27_days_after_the_first_does_not_count(evaluate):
+    card = only(evaluate("order-select", "vaccines-rzv-27-days-apart", ORDER), TOPIC)
+    assert "The dose on 2025-03-28 came 27 days after the previous one and does not count" in card.detail
+    assert "1 of 2 valid doses documented, the last on 2025-03-28." in card.detail
+    assert ordered_cvx(card) == ["187"]
+
+
+def test_a_second_rzv_dose_28_days_after_the_first_counts(evaluate):
+    assert reminders(evaluate("order-select", "vaccines-rzv-28-days-apart", ORDER)) == []
+
+
+def test_a_dose_repeated_after_a_too_short_interval_completes_the_series(evaluate):
+    assert reminders(evaluate("order-select", "vaccines-rzv-repeated-after-short-interval", ORDER)) == []
+
+
+def test_a_recent_first_rzv_dose_is_not_yet_followed_by_an_order(evaluate):
+    card = only(evaluate("order-select", "vaccines-rzv-recent-first-dose", ORDER), TOPIC)
+    assert "Next dose not before 2026-12-08 (4 weeks after the last); no order is suggested yet." in card.detail
+    assert card.suggestions is None
+
+
+def test_two_records_of_one_day_are_one_rzv_dose(evaluate):
+    card = only(evaluate("order-select", "vaccines-rzv-duplicate-record", ORDER), TOPIC)
+    assert "1 of 2 valid doses documented" in card.detail
+    assert "does not count" not in card.detail
+
+
+def test_an_rzv_dose_entered_in_error_does_not_count(evaluate):
+    card = only(evaluate("order-select", "vaccines-rzv-second-entered-in-error", ORDER), TOPIC)
+    assert "1 of 2 valid doses documented, the last on 2025-03-01." in card.detail
+
+
+# --- age ---------------------------------------------------------------------------------------
+
+
+def test_at_18_there_is_no_pneumococcal_or_zoster_reminder(evaluate):
+    assert reminders(evaluate("order-select", "vaccines-age-18", ORDER)) == []
+
+
+def test_at_19_pneumococcal_and_zoster_are_due(evaluate):
+    card = only(evaluate("order-select", "vaccines-age-19", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: pneumococcal, recombinant zoster (RZV)"
+    assert ordered_cvx(card) == ["216", "187"]
+    assert "age is not recorded" not in card.detail
+
+
+def test_an_unknown_age_reminds_and_says_the_age_is_missing(evaluate):
+    card = only(evaluate("order-select", "vaccines-age-unknown", ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: pneumococcal, recombinant zoster (RZV)"
+    assert "The patient's age is not recorded; the pneumococcal and zoster reminders apply from age 19." in card.detail
