@@ -94,6 +94,7 @@ class LabReading:
     status: Literal["current", "stale", "missing", "unreadable", "unavailable"]
     result: LabResult | CodedResult | None = None
     problem: str | None = None
+    lookback_days: int | None = None  # the lab's look-back window (cards/labs.toml), for current/stale
 
     @property
     def current(self) -> LabResult | CodedResult | None:
@@ -118,7 +119,7 @@ class Egfr:
     how: str  # what the value is and where it came from, for the card
 
     def describe(self) -> str:
-        return f"eGFR {self.value:.0f} mL/min/1.73 m2 ({self.how})"
+        return f"eGFR {self.value:g} mL/min/1.73 m2 ({self.how})"
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,8 @@ def build_facts(
     drafts, draft_co_meds, vaccine_orders = builder.draft_orders(draft_orders)
     doses = builder.vaccine_doses(gathered.resources("immunizations") or [])
     egfr, egfr_problem = builder.egfr(labs, age, sex)
+    if egfr is None and drafts and gathered.resources("observations") is not None:
+        builder.issues.append(DataIssue("eGFR", f"{egfr_problem}: the renal dose check was not done"))
     return PatientFacts(
         as_of=as_of,
         hook=hook,
@@ -319,10 +322,7 @@ class _Builder:
         for resource in resources:
             if resource.get("resourceType") != "Observation":
                 continue
-            key = next(
-                (self._lab_by_code[c] for s, c, _ in codings(resource.get("code")) if s == codes.LOINC and c in self._lab_by_code),
-                None,
-            )
+            key = _lab_key(resource.get("code"), self._lab_by_code)
             if key is None:
                 continue
             effective = _effective(resource)
@@ -348,7 +348,8 @@ class _Builder:
                 self.skip(resource, f"{reading.problem}; the checks that use {lab.label} were not done")
                 return reading
             stale = effective.date() < self.as_of - timedelta(days=lab.lookback_days)
-            return LabReading(key, lab.label, "stale" if stale else "current", reading.result)
+            return LabReading(key, lab.label, "stale" if stale else "current", reading.result,
+                              lookback_days=lab.lookback_days)
         return LabReading(key, lab.label, "missing")
 
     def _read(self, key: str, lab: LabDefinition, effective: datetime, resource: Json) -> LabReading:
@@ -419,6 +420,10 @@ class _Builder:
             f"computed with the race-free CKD-EPI 2021 equation from creatinine {scr:g} mg/dL of "
             f"{creatinine.current.day.isoformat()}, age {age}, {sex}"
         )
+        if creatinine.current.reported != f"{scr:g} mg/dL":
+            how += f" (creatinine reported as {creatinine.current.reported}, {creatinine.current.resource})"
+        else:
+            how += f" ({creatinine.current.resource})"
         return Egfr(round(value, 1), creatinine.current.day, how), None
 
     # --- medications ------------------------------------------------------------------------------
@@ -499,6 +504,19 @@ class _Builder:
             cvx, display, groups = vaccine
             doses.append(VaccineDose(groups, cvx, display, day, reference(resource)))
         return sorted(doses, key=lambda d: d.day)
+
+
+def _lab_key(concept: Any, lab_by_code: dict[str, str]) -> str | None:
+    """The lab of a concept's first LOINC coding the content knows. Reads the concept as ``codings`` does,
+    inline: this runs once per Observation, for tens of thousands of them."""
+    if not isinstance(concept, dict):
+        return None
+    for coding in concept.get("coding") or ():
+        if isinstance(coding, dict) and coding.get("system") == codes.LOINC:
+            code = coding.get("code")
+            if isinstance(code, str) and code in lab_by_code:
+                return lab_by_code[code]
+    return None
 
 
 def _effective(resource: Json) -> datetime | None:

@@ -1,0 +1,118 @@
+"""Baseline labs: before a new start, the tests the label asks for before initiation (CBC with
+differential, ALT/AST, renal function, hepatitis B and C, TB), each current within its look-back window.
+
+A test counts as missing when its latest valid result is missing, out of date or unreadable. An
+indeterminate screening result is not missing: the infection-hold card asks for it to be repeated or
+reviewed. When the lab results could not be fetched at all, nothing is listed as missing: the data-quality
+card says the check did not run.
+Lipids are not asked for here: the label wants them about 12 weeks after the start (lipid-monitoring).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from .. import codes, orders
+from ..cards import SUMMARY_MAX, Card, Suggestion
+from ..content import ContentModel, RuleContent
+from ..facts import LabReading, PatientFacts
+from . import card, rule
+
+
+class OrderCode(ContentModel):
+    """A LOINC-coded test a suggestion orders (also used by the lipid and monitoring rules)."""
+
+    system: str
+    code: str
+    display: str
+
+    @model_validator(mode="after")
+    def _well_formed_loinc(self) -> OrderCode:
+        if self.system != codes.LOINC:
+            raise ValueError(f"{self.code}: tests are ordered by LOINC code")
+        problem = codes.malformed(self.system, self.code)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class BaselineTest(ContentModel):
+    name: str  # short, for the summary
+    labs: list[str] = Field(min_length=1)  # lab keys in labs.toml; a current result of any one will do
+    order: OrderCode  # what the suggestion orders when the test is missing
+
+
+class BaselineLabs(RuleContent):
+    placeholders = frozenset({"tests", "count", "days", "window"})
+
+    tests: list[BaselineTest] = Field(min_length=1)
+    summary: str
+    many_summary: str
+    intro_text: str
+    stale_text: str
+    unreadable_text: str
+    lookback_text: str
+    order_label: str
+    order_reason: str
+
+    def check_against(self, facts_content) -> None:
+        for test in self.tests:
+            for key in test.labs:
+                if key not in facts_content.labs.labs:
+                    raise ValueError(f"{test.name}: unknown lab {key!r}")
+            in_valuesets = set().union(
+                *(
+                    facts_content.valuesets[facts_content.labs.labs[k].valueset].exact_codes()
+                    for k in test.labs
+                )
+            )
+            if (codes.LOINC, test.order.code) not in in_valuesets:
+                raise ValueError(
+                    f"{test.name}: order code {test.order.code} is not in the value set of {test.labs}"
+                )
+
+
+@rule("baseline_labs", BaselineLabs)
+def baseline_labs(facts: PatientFacts, content: BaselineLabs) -> list[Card]:
+    if facts.on_baricitinib or not facts.baricitinib_drafts:
+        return []  # not a new start: the monitoring rules apply
+    if any(facts.lab(key).status == "unavailable" for test in content.tests for key in test.labs):
+        return []  # lab results could not be fetched: the data-quality card says the check did not run
+    missing: list[tuple[BaselineTest, list[str]]] = []
+    for test in content.tests:
+        readings = [facts.lab(key) for key in test.labs]
+        if any(r.current is not None for r in readings):
+            continue
+        missing.append((test, [_why(facts, content, r) for r in readings]))
+    if not missing:
+        return []
+
+    names = ", ".join(test.name for test, _ in missing)
+    summary = content.summary.format(tests=names, count=len(missing))
+    if len(summary) > SUMMARY_MAX:
+        summary = content.many_summary.format(count=len(missing))
+    lines = [content.intro_text, ""]
+    lines += [f"- **{test.name}**: " + "; ".join(why) for test, why in missing]
+    lines += ["", content.lookback_text]
+    actions = orders.order_tests(
+        facts.patient_id, [(test.order.code, test.order.display) for test, _ in missing], content.order_reason
+    )
+    return [
+        card(
+            content,
+            summary=summary,
+            detail="\n".join(lines),
+            suggestions=[Suggestion(label=content.order_label, is_recommended=True, actions=actions)],
+            selection_behavior="at-most-one",
+        )
+    ]
+
+
+def _why(facts: PatientFacts, content: BaselineLabs, reading: LabReading) -> str:
+    if reading.status == "stale" and reading.result is not None:
+        days = (facts.as_of - reading.result.day).days
+        window = reading.lookback_days if reading.lookback_days is not None else "?"
+        return f"{reading.result.describe()}, {content.stale_text.format(days=days, window=window)}"
+    if reading.status == "unreadable":
+        return f"{content.unreadable_text}: {reading.problem}"
+    return reading.describe()  # "no result on record"

@@ -1,0 +1,212 @@
+"""Dose adjustment of a baricitinib draft order: reduced kidney function, a strong OAT3 inhibitor, an older
+patient on more than 2 mg (EU SmPC practice, said so on the card) and a daily dose above the highest
+labelled dose.
+
+One card per draft order combines every finding, so two suggestions can never conflict: the suggested
+dose is the lowest any finding calls for. Halving (eGFR 30 to <60, an OAT3 inhibitor) is applied once even
+when both apply, and the card says so: the label gives 1 mg once daily for each and no further step when
+both apply. An unknown daily dose is said on the card and no dose is suggested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from .. import orders
+from ..cards import SUMMARY_MAX, Card, Suggestion
+from ..content import ContentModel, Quantity, RuleContent
+from ..facts import PatientFacts
+from ..medications import BaricitinibOrder
+from . import card, rule
+
+DOSE_UNIT = "mg/d"
+
+
+class DoseTexts(ContentModel):
+    """Clinical text of each finding, shown in the card detail."""
+
+    renal_severe_text: str
+    renal_moderate_text: str
+    oat3_text: str
+    older_text: str
+    above_max_text: str
+    halve_once_text: str
+    halve_from_max_text: str
+    unknown_dose_text: str
+    no_tablet_text: str
+    egfr_missing_text: str
+    age_missing_text: str
+
+
+class DoseReasons(ContentModel):
+    """Short reasons joined into the summary."""
+
+    renal_summary: str
+    oat3_summary: str
+    older_summary: str
+    above_max_summary: str
+
+
+class DoseAdjustment(RuleContent):
+    placeholders = frozenset({"egfr", "limit", "dose", "target", "reasons", "problem", "drug", "age"})
+
+    egfr_not_recommended_below: Quantity
+    egfr_halve_below: Quantity
+    older_age_from: Quantity
+    older_dose_above: Quantity
+    older_dose: Quantity
+    max_daily_dose: Quantity
+    lowest_reduced_dose: Quantity
+    tablet_strengths: list[Quantity] = Field(min_length=1)
+    oat3_group: str
+
+    not_recommended_summary: str
+    change_summary: str
+    no_suggestion_summary: str
+    remove_label: str
+    change_label: str
+    basis_label_note: str
+    basis_eu_note: str
+    texts: DoseTexts
+    reasons: DoseReasons
+
+    def check_against(self, facts_content) -> None:
+        egfr_unit = facts_content.labs.labs["egfr"].canonical_unit
+        for name in ("egfr_not_recommended_below", "egfr_halve_below"):
+            if getattr(self, name).unit != egfr_unit:
+                raise ValueError(f"{name}: unit must be the eGFR unit {egfr_unit!r}")
+        if self.older_age_from.unit != "a":
+            raise ValueError("older_age_from: unit must be 'a' (years)")
+        for name in ("older_dose_above", "older_dose", "max_daily_dose", "lowest_reduced_dose"):
+            if getattr(self, name).unit != DOSE_UNIT:
+                raise ValueError(f"{name}: unit must be {DOSE_UNIT!r}")
+        if any(s.unit != "mg" for s in self.tablet_strengths):
+            raise ValueError("tablet_strengths: unit must be 'mg'")
+        if self.oat3_group not in facts_content.medications.groups:
+            raise ValueError(f"oat3_group {self.oat3_group!r} is not a group in medications.toml")
+        if self.egfr_not_recommended_below.value >= self.egfr_halve_below.value:
+            raise ValueError("egfr_not_recommended_below must be below egfr_halve_below")
+
+
+@dataclass(frozen=True)
+class _Finding:
+    reason: str  # short, joined into the summary
+    lines: list[str]  # markdown lines for the detail
+    critical: bool = False
+
+
+@rule("dose_adjustment", DoseAdjustment)
+def dose_adjustment(facts: PatientFacts, content: DoseAdjustment) -> list[Card]:
+    return [c for order in facts.baricitinib_drafts if (c := _order_card(facts, content, order))]
+
+
+def _order_card(facts: PatientFacts, content: DoseAdjustment, order: BaricitinibOrder) -> Card | None:
+    texts, reasons = content.texts, content.reasons
+    dose, egfr = order.daily_dose_mg, facts.egfr
+    order_line = f"**Order:** {order.name} ({order.resource}), daily dose {order.dose_text}."
+
+    if egfr is not None and egfr.value < content.egfr_not_recommended_below.value:
+        remove = orders.remove_order(order.resource, order.name)
+        limit = f"{content.egfr_not_recommended_below.value:g}"
+        return card(
+            content,
+            summary=content.not_recommended_summary.format(egfr=f"{egfr.value:g}", limit=limit),
+            detail=f"{order_line}\n\n- **{egfr.describe()}**: {texts.renal_severe_text}",
+            indicator="critical",
+            basis_note=content.basis_label_note,
+            suggestions=[Suggestion(label=content.remove_label, is_recommended=True, actions=[remove])]
+            if remove
+            else [],
+            selection_behavior="at-most-one",
+        )
+
+    # Halving is not repeated once the order is at the lowest reduced dose (the label's 1 mg once daily).
+    can_halve = dose is None or dose > content.lowest_reduced_dose.value
+    renal = can_halve and egfr is not None and egfr.value < content.egfr_halve_below.value
+    oat3 = [m for m in facts.co_medications if m.group == content.oat3_group] if can_halve else []
+    older = (
+        facts.age is not None
+        and facts.age >= content.older_age_from.value
+        and (dose is None or dose > content.older_dose_above.value)
+    )
+    above_max = dose is not None and dose > content.max_daily_dose.value
+
+    findings: list[_Finding] = []
+    if renal:
+        assert egfr is not None
+        line = f"- **{egfr.describe()}**: {texts.renal_moderate_text}"
+        findings.append(_Finding(reasons.renal_summary.format(egfr=f"{egfr.value:g}"), [line]))
+    if oat3:
+        names = ", ".join(sorted({m.name for m in oat3}))
+        where = {True: "ordered together", False: "active"}
+        lines = [f"- **{m.name}** ({m.resource}, {where[m.is_draft]}): {texts.oat3_text}" for m in oat3]
+        findings.append(_Finding(reasons.oat3_summary.format(drug=names), lines))
+    if older:
+        line = f"- **Age {facts.age}**: {texts.older_text}"
+        findings.append(_Finding(reasons.older_summary.format(age=facts.age), [line]))
+    if above_max:
+        limit = f"{content.max_daily_dose.value:g}"
+        line = f"- **{order.dose_text}**: {texts.above_max_text}"
+        findings.append(_Finding(reasons.above_max_summary.format(limit=limit), [line], critical=True))
+    if not findings:
+        return None
+
+    findings_list = "\n".join(line for f in findings for line in f.lines)
+    detail = [order_line, findings_list]
+    halving = renal or bool(oat3)
+    if renal and oat3:
+        detail.append(texts.halve_once_text)
+    if egfr is None and facts.egfr_problem:
+        detail.append(texts.egfr_missing_text.format(problem=facts.egfr_problem))
+    if facts.age is None and (dose is None or dose > content.older_dose_above.value):
+        detail.append(texts.age_missing_text)
+
+    target = None
+    if dose is None:
+        detail.append(texts.unknown_dose_text.format(problem=order.dose_problem))
+    else:
+        target = min(dose, content.max_daily_dose.value)
+        if halving:
+            if dose > content.max_daily_dose.value:
+                detail.append(texts.halve_from_max_text.format(limit=f"{content.max_daily_dose.value:g}"))
+            target /= 2
+        if older:
+            target = min(target, content.older_dose.value)
+        if target not in {s.value for s in content.tablet_strengths}:
+            detail.append(texts.no_tablet_text.format(target=f"{target:g}"))
+            target = None
+
+    why = [f.reason for f in findings]
+    suggestions: list[Suggestion] = []
+    if target is None:
+        shown = order.dose_text if dose is not None else "dose unknown"
+        summary = _fit(content.no_suggestion_summary, why, dose=shown)
+    else:
+        summary = _fit(content.change_summary, why, dose=order.dose_text, target=f"{target:g}")
+        detail.append(f"**Suggested:** {target:g} mg once daily.")
+        action = orders.change_dose(order, target, "; ".join(why))
+        if action:
+            label = content.change_label.format(target=f"{target:g}")
+            suggestions.append(Suggestion(label=label, is_recommended=True, actions=[action]))
+
+    return card(
+        content,
+        summary=summary,
+        detail="\n\n".join(detail),
+        indicator="critical" if any(f.critical for f in findings) else "warning",
+        basis_note=content.basis_eu_note if older else content.basis_label_note,
+        suggestions=suggestions,
+        selection_behavior="at-most-one",
+    )
+
+
+def _fit(template: str, reasons: list[str], **fields: str) -> str:
+    """The summary with as many reasons as fit in a card summary (the detail lists them all)."""
+    for keep in range(len(reasons), 0, -1):
+        shown = ", ".join(reasons[:keep]) + ("" if keep == len(reasons) else ", ...")
+        summary = template.format(reasons=shown, **fields)
+        if len(summary) <= SUMMARY_MAX:
+            return summary
+    return template.format(reasons="see details", **fields)[:SUMMARY_MAX]

@@ -1,0 +1,119 @@
+"""Monitoring due (practice schedule: weeks 4 and 12, then every 3 months): overdue CBC and ALT/AST, a
+result on and just before the early allowance, the grace period after a time point, unreadable and
+entered-in-error results, an unknown start, and the hooks where it stays silent."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tests.conftest import only
+
+CBC_PANEL, ALT, AST = "57021-8", "1742-6", "1920-8"
+
+
+def monitoring_cards(cards):
+    return [c for c in cards if c.topic == "monitoring-due"]
+
+
+def ordered(card) -> list[str]:
+    [suggestion] = card.suggestions
+    for action in suggestion.actions:
+        assert action.type == "create" and action.resource["resourceType"] == "ServiceRequest"
+    return [a.resource["code"]["coding"][0]["code"] for a in suggestion.actions]
+
+
+def test_recent_monitoring_is_quiet(evaluate):
+    # On baricitinib since 2026-05-01: the check due on 2026-10-24 is covered by the results of 2026-11-10.
+    assert monitoring_cards(evaluate("patient-view", "sle-on-baricitinib")) == []
+
+
+def test_an_overdue_cbc_is_named_with_its_last_result_and_ordered(evaluate):
+    card = only(evaluate("patient-view", "monitoring-cbc-overdue"), "monitoring-due")
+    assert card.indicator == "info"
+    assert (
+        card.summary
+        == "Baricitinib monitoring overdue: CBC with differential (check due 2026-10-24; practice schedule)"
+    )
+    assert (
+        "Practice schedule, not in the US label: weeks 4 and 12 after the start, then every 3 months."
+        in card.detail
+    )
+    assert "routine patient management, with no fixed schedule" in card.detail
+    assert "the check due on 2026-10-24 needs a result from 2026-10-17 or later" in card.detail
+    assert "last Absolute neutrophil count 3200 cells/uL (reported 3.2 10*3/uL) on 2026-10-01" in card.detail
+    assert "Basis: practice rule, not in the US label." in card.detail
+    assert card.selection_behavior == "at-most-one"
+    assert ordered(card) == [CBC_PANEL]
+
+
+def test_a_result_on_the_first_day_of_the_allowance_covers_the_check(evaluate):
+    assert monitoring_cards(evaluate("patient-view", "monitoring-cbc-on-allowance")) == []
+
+
+def test_a_result_one_day_earlier_does_not(evaluate):
+    card = only(evaluate("patient-view", "monitoring-cbc-day-before-allowance"), "monitoring-due")
+    assert "on 2026-10-16" in card.detail
+    assert ordered(card) == [CBC_PANEL]
+
+
+def test_week_4_is_overdue_14_days_after_it(evaluate):
+    # Started 2026-10-14: week 4 is 2026-11-11, 14 days before 2026-11-25; the last labs predate the start.
+    card = only(evaluate("patient-view", "monitoring-week-4-overdue"), "monitoring-due")
+    assert card.summary == (
+        "Baricitinib monitoring overdue: CBC with differential, ALT, AST "
+        "(check due 2026-11-11; practice schedule)"
+    )
+    assert "- **ALT**: last ALT 22 U/L on 2026-10-01" in card.detail
+    assert ordered(card) == [CBC_PANEL, ALT, AST]
+
+
+def test_week_4_within_its_grace_period_is_not_yet_overdue(evaluate):
+    assert (
+        monitoring_cards(evaluate("patient-view", "monitoring-week-4-in-grace")) == []
+    )  # week 4 is 2026-11-12
+
+
+def test_later_time_points_follow_every_3_months_after_week_12(evaluate):
+    # Started 2026-05-01: week 12 is 2026-07-24, then 2026-10-24 and 2027-01-24; on 2027-02-07 the check of
+    # 2027-01-24 is overdue, and the results of 2026-11-10 no longer cover it.
+    card = only(evaluate("patient-view", "sle-on-baricitinib", as_of=date(2027, 2, 7)), "monitoring-due")
+    assert "(check due 2027-01-24; practice schedule)" in card.summary
+    assert monitoring_cards(evaluate("patient-view", "sle-on-baricitinib", as_of=date(2027, 2, 6))) == []
+
+
+@pytest.mark.parametrize(
+    ("patient", "why"),
+    [
+        (
+            "monitoring-alt-unreadable",
+            "latest result could not be read, so it does not count: ALT 22 mg of 2026-11-10",
+        ),
+        ("monitoring-alt-entered-in-error", "ALT: no result on record"),
+    ],
+)
+def test_an_unreadable_or_entered_in_error_result_counts_as_not_done(evaluate, patient, why):
+    card = only(evaluate("patient-view", patient), "monitoring-due")
+    assert card.summary == "Baricitinib monitoring overdue: ALT (check due 2026-10-24; practice schedule)"
+    assert f"- **ALT**: {why}" in card.detail
+    assert ordered(card) == [ALT]
+
+
+def test_an_unknown_start_date_says_nothing(evaluate):
+    assert monitoring_cards(evaluate("patient-view", "monitoring-start-unknown")) == []
+
+
+def test_order_hooks_never_show_monitoring_due(evaluate):
+    assert monitoring_cards(evaluate("order-select", "monitoring-cbc-overdue", ["baricitinib-2mg"])) == []
+
+
+def test_a_patient_not_on_baricitinib_gets_no_monitoring_card(evaluate):
+    assert monitoring_cards(evaluate("patient-view", "sle-baseline")) == []
+
+
+def test_when_lab_results_could_not_be_fetched_nothing_is_said_to_be_overdue(evaluate):
+    keys = {"patient", "conditions", "immunizations", "medications"}
+    cards = evaluate("patient-view", "monitoring-cbc-overdue", prefetch_keys=keys)
+    assert monitoring_cards(cards) == []
+    assert "Monitoring tests overdue" in only(cards, "data-quality").detail

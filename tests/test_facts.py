@@ -1,0 +1,118 @@
+"""PatientFacts built from FHIR resources (cds_service/facts.py), without HTTP or the rules."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+import pytest
+
+from cds_service.facts import PatientFacts, build_facts
+from cds_service.fixtures import FIXTURE_DATE, PREFETCH_OF_TYPE
+from cds_service.gather import Gathered, KeyData
+
+LOINC, UCUM = "http://loinc.org", "http://unitsofmeasure.org"
+LAB_DAY = "2026-11-10"
+
+
+def facts_for(content, resources: list[dict[str, Any]], as_of: date = FIXTURE_DATE) -> PatientFacts:
+    """Facts for a patient-view of ``resources``, every prefetch key present."""
+    keys: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for resource in resources:
+        keys[PREFETCH_OF_TYPE[resource["resourceType"]]].append(resource)
+    gathered = Gathered(
+        {key: KeyData("prefetched", keys.get(key, [])) for key in set(PREFETCH_OF_TYPE.values())}
+    )
+    return build_facts("patient-view", "p1", [], gathered, content, as_of)
+
+
+def patient(sex: str | None, born: str | None) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": "p1"}
+    if sex:
+        resource["gender"] = sex
+    if born:
+        resource["birthDate"] = born
+    return resource
+
+
+def lab(rid: str, loinc: str, value: float, unit: str, day: str = LAB_DAY) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": loinc}]},
+        "effectiveDateTime": day,
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+    }
+
+
+def creatinine(value: float, unit: str = "mg/dL", day: str = LAB_DAY) -> dict[str, Any]:
+    return lab("scr", "2160-0" if unit == "mg/dL" else "14682-9", value, unit, day)
+
+
+# --- eGFR: race-free CKD-EPI 2021 from creatinine ---------------------------------------------------------
+# eGFR = 142 x min(Scr/k, 1)^a x max(Scr/k, 1)^-1.200 x 0.9938^age x 1.012 (female);
+# female k = 0.7, a = -0.241; male k = 0.9, a = -0.302. Worked by hand (4-5 significant figures per step):
+#  - female 50, 0.9 mg/dL: Scr/k = 1.28571; 1.28571^-1.2 = 0.73963; 0.9938^50 = 0.73272;
+#    142 x 0.73963 x 0.73272 x 1.012 = 77.9
+#  - male 60, 1.2 mg/dL: Scr/k = 1.33333; ^-1.2 = 0.70805; 0.9938^60 = 0.68857; 142 x 0.70805 x 0.68857 = 69.2
+#  - male 30, 0.7 mg/dL (below k): Scr/k = 0.77778; ^-0.302 = 1.07885; 0.9938^30 = 0.82979;
+#    142 x 1.07885 x 0.82979 = 127.1
+#  - female 40, 53 umol/L = 0.59943 mg/dL (x 0.01131, codes.md): Scr/k = 0.85633; ^-0.241 = 1.03809;
+#    0.9938^40 = 0.77977; 142 x 1.03809 x 0.77977 x 1.012 = 116.3
+#  - male 60, 106 umol/L = 1.19886 mg/dL: Scr/k = 1.33207; ^-1.2 = 0.70885; 142 x 0.70885 x 0.68857 = 69.3
+@pytest.mark.parametrize(
+    ("sex", "born", "value", "unit", "expected"),
+    [
+        ("female", "1976-01-01", 0.9, "mg/dL", 77.9),
+        ("male", "1966-01-01", 1.2, "mg/dL", 69.2),
+        ("male", "1996-01-01", 0.7, "mg/dL", 127.1),
+        ("female", "1986-01-01", 53, "umol/L", 116.3),
+        ("male", "1966-01-01", 106, "umol/L", 69.3),
+    ],
+)
+def test_egfr_is_computed_from_creatinine_with_ckd_epi_2021(content, sex, born, value, unit, expected):
+    facts = facts_for(content, [patient(sex, born), creatinine(value, unit)])
+    assert facts.egfr is not None
+    assert facts.egfr.value == expected
+    assert facts.egfr.day == date(2026, 11, 10)
+    assert "computed with the race-free CKD-EPI 2021 equation" in facts.egfr.describe()
+    assert f"{sex}" in facts.egfr.how
+
+
+def test_a_computed_egfr_names_the_creatinine_as_reported(content):
+    facts = facts_for(content, [patient("female", "1986-01-01"), creatinine(53, "umol/L")])
+    assert facts.egfr is not None
+    assert facts.egfr.describe() == (
+        "eGFR 116.3 mL/min/1.73 m2 (computed with the race-free CKD-EPI 2021 equation from creatinine "
+        "0.59943 mg/dL of 2026-11-10, age 40, female (creatinine reported as 53 umol/L, Observation/scr))"
+    )
+
+
+def test_a_current_egfr_result_is_used_rather_than_computed(content):
+    egfr = lab("egfr", "98979-8", 45, "mL/min/{1.73_m2}")
+    facts = facts_for(content, [patient("female", "1976-01-01"), creatinine(0.9), egfr])
+    assert facts.egfr is not None
+    assert facts.egfr.describe() == "eGFR 45 mL/min/1.73 m2 (reported on 2026-11-10, Observation/egfr)"
+
+
+def test_egfr_is_not_computed_without_the_patients_sex(content):
+    facts = facts_for(content, [patient(None, "1976-01-01"), creatinine(0.9)])
+    assert facts.egfr is None
+    assert facts.egfr_problem == "eGFR cannot be computed from creatinine without the patient's age and sex"
+
+
+def test_egfr_is_not_computed_from_an_out_of_date_creatinine(content):
+    facts = facts_for(content, [patient("female", "1976-01-01"), creatinine(0.9, day="2026-06-01")])
+    assert facts.egfr is None
+    assert facts.egfr_problem == "no current eGFR or serum creatinine result"
+
+
+# --- look-back windows --------------------------------------------------------------------------------------
+
+
+def test_a_reading_carries_its_look_back_window(content):
+    facts = facts_for(content, [patient("female", "1976-01-01"), creatinine(0.9, day="2026-06-01")])
+    reading = facts.lab("creatinine")
+    assert (reading.status, reading.lookback_days) == ("stale", 90)
