@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..cards import Card, Coding, Link, Source, Suggestion
+from .. import orders
+from ..cards import SUMMARY_MAX, Card, Coding, Link, Source, Suggestion
 from ..content import Content, RuleContent
 from ..facts import NotRun, PatientFacts
 
@@ -85,6 +86,28 @@ def card(
         else None,
         links=[Link(label=s.label[:80], url=s.url) for s in entry.sources[1:3]] or None,
     )
+
+
+def fit_list(template: str, field: str, items: list[str], **fields: str) -> str:
+    """``template`` with as many of ``items`` as fit in a summary, then "and N more" (the detail has all)."""
+    for shown in range(len(items), 0, -1):
+        rest = len(items) - shown
+        listed = ", ".join(items[:shown]) + (f" and {rest} more" if rest else "")
+        summary = template.format(**{field: listed}, **fields)
+        if len(summary) <= SUMMARY_MAX:
+            return summary
+    return template.format(**{field: f"{len(items)} items"}, **fields)[:SUMMARY_MAX]
+
+
+def stop_baricitinib(facts: PatientFacts, *, remove_label: str, hold_label: str, reason: str) -> list[Suggestion]:
+    """Order hooks: remove the baricitinib draft orders. Patient-view: put the active orders on hold."""
+    if facts.is_order_hook:
+        actions = [a for o in facts.baricitinib_drafts if (a := orders.remove_order(o.resource, o.name))]
+        label = remove_label
+    else:
+        actions = [a for o in facts.baricitinib_active if (a := orders.hold_therapy(o, reason))]
+        label = hold_label
+    return [Suggestion(label=label, is_recommended=True, actions=actions)] if actions else []
 
 
 def evaluate(facts: PatientFacts, content: Content) -> list[Card]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..cards import SUMMARY_MAX, Card
+from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import PatientFacts
 from ..medications import CoMedication
-from . import card, rule
+from . import card, fit_list, rule
 
 
 class CombinationGroup(ContentModel):
@@ -49,7 +49,7 @@ def combinations(facts: PatientFacts, content: Combinations) -> list[Card]:
         note = f" {note}" if note else ""
         lines.append(f"- **{med.name}** ({state}, {med.resource}): {why[med.group]}{reading}{note}")
     detail = "\n".join([content.label_text, "", *lines, "", content.context_text, "", content.then_text])
-    return [card(content, summary=_summary(content.summary, found), detail=detail)]
+    return [card(content, summary=fit_list(content.summary, "drugs", list(dict.fromkeys(m.name for m in found))), detail=detail)]
 
 
 def _unique(medications: list[CoMedication]) -> list[CoMedication]:
@@ -59,13 +59,3 @@ def _unique(medications: list[CoMedication]) -> list[CoMedication]:
         seen.setdefault((med.name.lower(), med.resource), med)
     return list(seen.values())
 
-
-def _summary(template: str, found: list[CoMedication]) -> str:
-    names = list(dict.fromkeys(m.name for m in found))
-    for shown in range(len(names), 0, -1):
-        rest = len(names) - shown
-        listed = ", ".join(names[:shown]) + (f" and {rest} more" if rest else "")
-        summary = template.format(drugs=listed)
-        if len(summary) <= SUMMARY_MAX:
-            return summary
-    return template.format(drugs=f"{len(names)} drugs")[:SUMMARY_MAX]

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from .. import orders
-from ..cards import SUMMARY_MAX, Card, Suggestion
+from ..cards import Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import PatientFacts
 from ..medications import BaricitinibOrder
-from . import card, rule
+from . import card, fit_list, rule
 
 DOSE_UNIT = "mg/d"
 
@@ -182,9 +182,9 @@ def _order_card(facts: PatientFacts, content: DoseAdjustment, order: Baricitinib
     suggestions: list[Suggestion] = []
     if target is None:
         shown = order.dose_text if dose is not None else "dose unknown"
-        summary = _fit(content.no_suggestion_summary, why, dose=shown)
+        summary = fit_list(content.no_suggestion_summary, "reasons", why, dose=shown)
     else:
-        summary = _fit(content.change_summary, why, dose=order.dose_text, target=f"{target:g}")
+        summary = fit_list(content.change_summary, "reasons", why, dose=order.dose_text, target=f"{target:g}")
         detail.append(f"**Suggested:** {target:g} mg once daily.")
         action = orders.change_dose(order, target, "; ".join(why))
         if action:
@@ -201,12 +201,3 @@ def _order_card(facts: PatientFacts, content: DoseAdjustment, order: Baricitinib
         selection_behavior="at-most-one",
     )
 
-
-def _fit(template: str, reasons: list[str], **fields: str) -> str:
-    """The summary with as many reasons as fit in a card summary (the detail lists them all)."""
-    for keep in range(len(reasons), 0, -1):
-        shown = ", ".join(reasons[:keep]) + ("" if keep == len(reasons) else ", ...")
-        summary = template.format(reasons=shown, **fields)
-        if len(summary) <= SUMMARY_MAX:
-            return summary
-    return template.format(reasons="see details", **fields)[:SUMMARY_MAX]

@@ -10,11 +10,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from .. import orders
-from ..cards import SUMMARY_MAX, Card, Suggestion
+from ..cards import Card
 from ..content import ContentModel, Indicator, RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, rule
+from . import card, fit_list, rule, stop_baricitinib
 
 
 class ConditionHold(ContentModel):
@@ -98,9 +97,14 @@ def infection_holds(facts: PatientFacts, content: InfectionHolds) -> list[Card]:
         cards.append(
             card(
                 content,
-                summary=fit_summary(content.hold_summary, [f.short for f in holds]),
+                summary=fit_list(content.hold_summary, "findings", [f.short for f in holds]),
                 detail="\n".join([content.hold_intro_text, ""] + [f.markdown() for f in holds]),
-                suggestions=_suggestions(facts, content, holds),
+                suggestions=stop_baricitinib(
+                    facts,
+                    remove_label=content.remove_label,
+                    hold_label=content.hold_label,
+                    reason="infection hold: " + ", ".join(f.short for f in holds),
+                ),
                 selection_behavior="at-most-one",
             )
         )
@@ -110,7 +114,7 @@ def infection_holds(facts: PatientFacts, content: InfectionHolds) -> list[Card]:
         cards.append(
             card(
                 content,
-                summary=fit_summary(template, [f.short for f in reviews]),
+                summary=fit_list(template, "findings", [f.short for f in reviews]),
                 detail="\n".join([content.review_intro_text, ""] + [f.markdown() for f in reviews]),
                 indicator=content.review_indicator,
             )
@@ -168,24 +172,3 @@ def _lab_findings(facts: PatientFacts, content: InfectionHolds) -> list[Finding]
             found.append(Finding("review", screen.indeterminate_short, evidence, screen.indeterminate_text))
     return found
 
-
-def fit_summary(template: str, items: list[str]) -> str:
-    """The template with as many items as fit in a card summary, then "and N more"."""
-    for shown in range(len(items), 0, -1):
-        rest = len(items) - shown
-        listed = ", ".join(items[:shown]) + (f" and {rest} more" if rest else "")
-        summary = template.format(findings=listed)
-        if len(summary) <= SUMMARY_MAX:
-            return summary
-    return template.format(findings=f"{len(items)} findings")[:SUMMARY_MAX]
-
-
-def _suggestions(facts: PatientFacts, content: InfectionHolds, holds: list[Finding]) -> list[Suggestion]:
-    reason = "infection hold: " + ", ".join(f.short for f in holds)
-    if facts.is_order_hook:
-        actions = [a for o in facts.baricitinib_drafts if (a := orders.remove_order(o.resource, o.name))]
-        label = content.remove_label
-    else:
-        actions = [a for o in facts.baricitinib_active if (a := orders.hold_therapy(o, reason))]
-        label = content.hold_label
-    return [Suggestion(label=label, is_recommended=True, actions=actions)] if actions else []

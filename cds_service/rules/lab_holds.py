@@ -7,11 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from .. import orders
-from ..cards import Card, Suggestion
+from ..cards import Card
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import LabResult, PatientFacts
-from . import card, rule
+from . import card, rule, stop_baricitinib
 
 
 class LabThreshold(ContentModel):
@@ -80,19 +79,14 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card]:
                 summary=summary.format(**fields),
                 detail=detail,
                 basis_note=f"Basis: {basis}",
-                suggestions=_suggestions(facts, content, result),
+                suggestions=stop_baricitinib(
+                    facts,
+                    remove_label=content.remove_label,
+                    hold_label=content.hold_label,
+                    reason=f"{result.label} {result.value:g} {result.shown_unit} on {result.day.isoformat()}",
+                ),
                 selection_behavior="at-most-one",
             )
         )
     return cards
 
-
-def _suggestions(facts: PatientFacts, content: LabHolds, result: LabResult) -> list[Suggestion]:
-    reason = f"{result.label} {result.value:g} {result.shown_unit} on {result.day.isoformat()}"
-    if facts.is_order_hook:
-        actions = [a for o in facts.baricitinib_drafts if (a := orders.remove_order(o.resource, o.name))]
-        label = content.remove_label
-    else:
-        actions = [a for o in facts.baricitinib_active if (a := orders.hold_therapy(o, reason))]
-        label = content.hold_label
-    return [Suggestion(label=label, is_recommended=True, actions=actions)] if actions else []

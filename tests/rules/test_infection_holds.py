@@ -172,13 +172,13 @@ def test_several_findings_make_one_hold_card_and_one_review_card(evaluate):
 
 
 def test_a_long_list_of_findings_is_shortened_to_fit_the_summary():
-    from cds_service.rules.infection_holds import fit_summary
+    from cds_service.rules import fit_list
 
     items = [f"finding number {n} with a long name" for n in range(6)]
-    summary = fit_summary("Hold baricitinib: {findings}", items)
+    summary = fit_list("Hold baricitinib: {findings}", "findings", items)
     assert len(summary) <= 139
     assert summary.endswith("and 3 more")
-    assert fit_summary("Hold baricitinib: {findings}", items[:2]) == (
+    assert fit_list("Hold baricitinib: {findings}", "findings", items[:2]) == (
         "Hold baricitinib: finding number 0 with a long name, finding number 1 with a long name"
     )
 
