@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from flask import Flask
 
+from . import auth, cors, feedback_store, routes
 from . import content as content_module
-from . import feedback_store, routes
+from .collector import CollectorPausedDuringCalls
 from .pipeline import Runtime
 from .rules import load_rules
 from .settings import Settings
@@ -20,8 +21,13 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """The WSGI app. Loads and checks the clinical content first: bad content raises ContentError."""
+    """The WSGI app. Loads and checks the clinical content first: bad content raises ContentError.
+
+    Without trusted clients on a non-loopback ``settings.host`` it raises ``auth.OpenModeRefused``; a bad
+    trusted clients file raises ``auth.TrustedClientsError``, a bad CORS origin ``cors.CorsOriginError``.
+    """
     settings = settings or Settings()
+    auth.check_open_mode(settings)  # before anything else: no trusted clients on a public address stops here
     content = content_module.load(settings.content_dir, load_rules())
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -33,6 +39,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["cds_runtime"] = Runtime(
         settings, content, session, ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     )
-    feedback_store.init_app(app, settings)
+    store = feedback_store.init_app(app, settings)
     routes.register(app)
+    auth.init_app(app, settings, store.engine)  # after routes: its check runs after the request clock starts
+    cors.init_app(app, settings)
+    app.wsgi_app = CollectorPausedDuringCalls(app.wsgi_app)  # type: ignore[method-assign]
     return app

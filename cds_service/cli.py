@@ -69,9 +69,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from . import auth, cors
+
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    try:  # the trust settings are checked here, where the bind address is known, before gunicorn starts
+        auth.check_open_mode(settings, host)
+        if settings.trusted_clients is not None:
+            auth.load_trusted_clients(settings.trusted_clients)
+        cors.allowed_origins(settings)
+    except (auth.OpenModeRefused, auth.TrustedClientsError, cors.CorsOriginError) as exc:
+        print(f"cds-service: not starting: {exc}", file=sys.stderr)
+        return 2
+    os.environ["CDS_HOST"] = host  # the app checks the same address (wsgi.py reads the environment)
     command = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -109,7 +120,9 @@ def _invoke(settings: Settings, args: argparse.Namespace) -> int:
     if service_id is None:
         print(f"cds-service invoke: no service answers hook {body.get('hook')!r}", file=sys.stderr)
         return 2
-    client = create_app(settings).test_client()
+    # In-process, no socket and no EHR: run open, whatever CDS_TRUSTED_CLIENTS and CDS_HOST say.
+    local = settings.model_copy(update={"trusted_clients": None, "host": "127.0.0.1"})
+    client = create_app(local).test_client()
     response = client.post(f"/cds-services/{service_id}", json=body)
     if args.json or response.status_code != 200:
         print(json.dumps(response.get_json(), indent=2))

@@ -7,6 +7,7 @@ system, a threshold without a unit, a value set no one defined, a rule file with
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import tomllib
@@ -71,27 +72,45 @@ class ValueSet(ContentModel):
     include: list[ValueSetEntry] = Field(min_length=1)
     exclude: list[ValueSetEntry] = Field(default_factory=list)
 
+    @functools.cached_property
+    def _index(self) -> tuple[_EntryIndex, _EntryIndex]:
+        """(include, exclude), built on first use: matching runs for every coding of every request."""
+        return _EntryIndex(self.include), _EntryIndex(self.exclude)
+
     def matches(self, system: str | None, code: str | None) -> ValueSetEntry | None:
         if not system or not code:
             return None
         code = codes.normalise(system, code)
-        if _find(self.exclude, system, code):
+        include, exclude = self._index
+        if exclude.find(system, code):
             return None
-        return _find(self.include, system, code)
+        return include.find(system, code)
 
     def exact_codes(self) -> set[tuple[str, str]]:
         return {(e.system, e.code) for e in self.include if e.code is not None}
 
 
-def _find(entries: list[ValueSetEntry], system: str, code: str) -> ValueSetEntry | None:
-    for entry in entries:
-        if entry.system != system:
-            continue
-        if entry.code is not None and codes.normalise(system, entry.code) == code:
-            return entry
-        if entry.prefix is not None and code.startswith(entry.prefix):
-            return entry
-    return None
+class _EntryIndex:
+    """The first entry, in file order, that a (system, normalised code) matches: exactly by code, or by
+    prefix. The same answer as scanning the entries in order, without normalising each entry per call."""
+
+    def __init__(self, entries: list[ValueSetEntry]):
+        self.exact: dict[tuple[str, str], tuple[int, ValueSetEntry]] = {}
+        self.prefixes: list[tuple[int, ValueSetEntry]] = []
+        for position, entry in enumerate(entries):
+            if entry.code is not None:
+                self.exact.setdefault((entry.system, codes.normalise(entry.system, entry.code)), (position, entry))
+            elif entry.prefix is not None:
+                self.prefixes.append((position, entry))
+
+    def find(self, system: str, code: str) -> ValueSetEntry | None:
+        found = self.exact.get((system, code))
+        for position, entry in self.prefixes:
+            if found is not None and position > found[0]:
+                break
+            if entry.system == system and code.startswith(entry.prefix or ""):
+                return entry
+        return found[1] if found is not None else None
 
 
 # --- shared building blocks of rule content -----------------------------------------------------

@@ -21,7 +21,17 @@ from fhir.resources.R4B.patient import Patient
 
 from . import codes
 from .content import Content, LabDefinition, Situation
-from .fhir_read import Json, codings, concept_label, concept_words, parse_date, parse_datetime, reference, status_code
+from .fhir_read import (
+    Json,
+    as_list,
+    codings,
+    concept_label,
+    concept_words,
+    parse_date,
+    parse_datetime,
+    reference,
+    status_code,
+)
 from .gather import Gathered
 from .medications import (
     BaricitinibOrder,
@@ -336,7 +346,7 @@ class _Builder:
         found.sort(key=lambda pair: pair[0], reverse=True)
         for effective, resource in found:
             status = resource.get("status")
-            if status in IGNORED_OBSERVATION_STATUS:
+            if isinstance(status, str) and status in IGNORED_OBSERVATION_STATUS:
                 if status == "entered-in-error":
                     self.skip(resource, f"{lab.label} result of {effective.date()} is marked entered-in-error and was ignored")
                 continue
@@ -390,7 +400,7 @@ class _Builder:
                 return meaning, concept_label(concept)  # type: ignore[return-value]
         words = [resource["valueString"]] if isinstance(resource.get("valueString"), str) else []
         words += concept_words(concept)
-        for interpretation in resource.get("interpretation") or ():
+        for interpretation in as_list(resource.get("interpretation")):
             words += concept_words(interpretation) + [c for _, c, _ in codings(interpretation) if c]
         normalised = {w.strip().lower() for w in words}
         for meaning, vocabulary in (("indeterminate", answers.indeterminate_words), ("negative", answers.negative_words), ("positive", answers.positive_words)):
@@ -511,7 +521,7 @@ def _lab_key(concept: Any, lab_by_code: dict[str, str]) -> str | None:
     inline: this runs once per Observation, for tens of thousands of them."""
     if not isinstance(concept, dict):
         return None
-    for coding in concept.get("coding") or ():
+    for coding in as_list(concept.get("coding")):
         if isinstance(coding, dict) and coding.get("system") == codes.LOINC:
             code = coding.get("code")
             if isinstance(code, str) and code in lab_by_code:
@@ -539,7 +549,7 @@ def _unit_key(quantity: Json, lab: LabDefinition) -> str | None:
 
 
 def _reference_high(resource: Json, lab: LabDefinition) -> float | None:
-    for ranges in resource.get("referenceRange") or ():
+    for ranges in as_list(resource.get("referenceRange")):
         high = ranges.get("high") if isinstance(ranges, dict) else None
         if isinstance(high, dict) and isinstance(high.get("value"), int | float):
             unit_key = _unit_key(high, lab)

@@ -8,33 +8,52 @@ mixed up in the alert-fatigue report.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from cds_service.wire import WireModel
+
+
+def _storable_text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; refusing it here keeps the store from failing on it (a 500)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _storable_time(value: datetime) -> datetime:
+    """A time with an offset that moves it outside years 1 to 9999 in UTC cannot be stored."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable_text)]
 
 
 class Coding(WireModel):
     """A coded override reason, as offered in the card's ``overrideReasons``."""
 
-    code: str = Field(min_length=1)
-    system: str | None = None
-    display: str | None = None
+    code: Text = Field(min_length=1)
+    system: Text | None = None
+    display: Text | None = None
 
 
 class AcceptedSuggestion(WireModel):
     """The ``uuid`` of a suggestion the clinician accepted (sent as ``id``)."""
 
-    id: str = Field(min_length=1)
+    id: Text = Field(min_length=1)
 
 
 class OverrideReasonFeedback(WireModel):
     """Why the clinician dismissed the card: a chosen reason, free text, or both."""
 
     reason: Coding | None = None
-    user_comment: str | None = None
+    user_comment: Text | None = None
 
 
 class FeedbackItem(WireModel):
@@ -44,11 +63,11 @@ class FeedbackItem(WireModel):
     suggestions can still be accepted, and refusing such feedback would lose it.
     """
 
-    card: str = Field(min_length=1, description="The uuid of the card acted on.")
+    card: Text = Field(min_length=1, description="The uuid of the card acted on.")
     outcome: Literal["accepted", "overridden"]
     accepted_suggestions: list[AcceptedSuggestion] | None = None
     override_reason: OverrideReasonFeedback | None = None
-    outcome_timestamp: AwareDatetime
+    outcome_timestamp: Annotated[AwareDatetime, AfterValidator(_storable_time)]
     extension: dict[str, Any] | None = None
 
     @model_validator(mode="after")

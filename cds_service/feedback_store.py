@@ -134,6 +134,11 @@ class FeedbackStore:
         # hand the same connection to several workers.
         self._engine.dispose()
 
+    @property
+    def engine(self) -> Engine:
+        """The store's engine, shared by the other tables kept in the same database (the JWT replay cache)."""
+        return self._engine
+
     def ping(self) -> None:
         """Raise if the database cannot be reached; for the health check."""
         with self._engine.connect() as connection:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 
 Json = dict[str, Any]
 
@@ -61,7 +62,7 @@ class FhirClient:
                 return [body]
             resources += [
                 e["resource"]
-                for e in body.get("entry") or ()
+                for e in (body.get("entry") if isinstance(body.get("entry"), list) else ())
                 if isinstance(e, dict) and isinstance(e.get("resource"), dict)
                 and (e.get("search") or {}).get("mode") != "outcome"
             ]
@@ -91,9 +92,14 @@ class FhirClient:
                 raw = response.raw.read(self.max_bytes + 1, decode_content=True)
         except requests.ConnectionError:
             raise FhirUnavailable("the FHIR server could not be reached", unreachable=True) from None
-        except requests.Timeout:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise FhirUnavailable(f"{_what(query)}: the server did not answer in time") from None
-        except requests.RequestException as exc:
+        # Reading ``raw`` directly bypasses requests' wrapping: urllib3's own errors arrive as they are.
+        except urllib3.exceptions.ProtocolError:
+            raise FhirUnavailable(f"{_what(query)}: the response broke off") from None
+        except urllib3.exceptions.DecodeError:
+            raise FhirUnavailable(f"{_what(query)}: the response could not be decoded") from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise FhirUnavailable(f"{_what(query)}: {type(exc).__name__}") from None
         if len(raw) > self.max_bytes:
             raise FhirUnavailable(f"{_what(query)}: the response is larger than {self.max_bytes} bytes")
@@ -107,7 +113,7 @@ class FhirClient:
 
 
 def _next_link(bundle: Json) -> str | None:
-    for link in bundle.get("link") or ():
+    for link in bundle.get("link") if isinstance(bundle.get("link"), list) else ():
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

@@ -55,7 +55,7 @@ def from_prefetch(value: Any) -> list[Json] | None:
         return [value]
     return [
         e["resource"]
-        for e in value.get("entry") or ()
+        for e in (value.get("entry") if isinstance(value.get("entry"), list) else ())
         if isinstance(e, dict)
         and isinstance(e.get("resource"), dict)
         and isinstance(e["resource"].get("resourceType"), str)

@@ -92,8 +92,8 @@ class MedicationPrescribeContext(_Context):
 
 
 class _HookRequest(WireModel):
-    hook_instance: str
-    fhir_server: str | None = None
+    hook_instance: str = Field(json_schema_extra={"format": "uuid"})
+    fhir_server: str | None = Field(default=None, json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
     fhir_authorization: FhirAuthorization | None = None
     prefetch: dict[str, Any] | None = None
     extension: dict[str, Any] | None = None

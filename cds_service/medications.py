@@ -5,13 +5,14 @@ A dose that cannot be derived is ``None`` with the reason, never a guess: the ca
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
 
 from . import codes
 from .content import Content, MedicationGroup
-from .fhir_read import Json, codings, concept_label, concept_words, parse_date, reference
+from .fhir_read import Json, as_list, codings, concept_label, concept_words, parse_date, reference
 
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
 _PER_DAY = {"d": 1.0, "h": 24.0, "min": 1440.0, "wk": 1 / 7, "mo": 1 / 30, "a": 1 / 365}
@@ -57,7 +58,7 @@ def medication_concept(request: Json, contained_or_included: dict[str, Json]) ->
     if not isinstance(target, str):
         return None
     if target.startswith("#"):
-        for contained in request.get("contained") or ():
+        for contained in as_list(request.get("contained")):
             if isinstance(contained, dict) and contained.get("id") == target[1:]:
                 return contained.get("code") if isinstance(contained.get("code"), dict) else None
         return None
@@ -67,10 +68,15 @@ def medication_concept(request: Json, contained_or_included: dict[str, Json]) ->
     return medication.get("code") if medication and isinstance(medication.get("code"), dict) else None
 
 
+@functools.lru_cache(maxsize=1024)  # names come from the content, so the cache holds each once
+def _whole_word(name: str) -> re.Pattern[str]:
+    return re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+
+
 def _names_in(words: list[str], names: list[str]) -> str | None:
     for word in words:
         for name in names:
-            if re.search(rf"\b{re.escape(name)}\b", word, re.IGNORECASE):
+            if _whole_word(name).search(word):
                 return name
     return None
 
@@ -111,17 +117,19 @@ def strength_mg(concept: Json, content: Content) -> tuple[float | None, str | No
 def daily_dose_mg(request: Json, strength: float | None, content: Content) -> tuple[float | None, str | None]:
     """Daily dose from dosageInstruction: R4 doseAndRate[].doseQuantity or STU3 doseQuantity."""
     spec = content.medications.baricitinib
-    dosages = [d for d in request.get("dosageInstruction") or () if isinstance(d, dict)]
+    dosages = [d for d in as_list(request.get("dosageInstruction")) if isinstance(d, dict)]
     if len(dosages) != 1:
         return None, "no dosage instruction" if not dosages else "more than one dosage instruction"
     dosage = dosages[0]
     quantity = dosage.get("doseQuantity")
-    rates = [r for r in dosage.get("doseAndRate") or () if isinstance(r, dict)]
+    rates = [r for r in as_list(dosage.get("doseAndRate")) if isinstance(r, dict)]
     if quantity is None and len(rates) == 1:
         quantity = rates[0].get("doseQuantity")
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
         return None, "no dose quantity"
     unit = quantity.get("code") or quantity.get("unit")
+    if unit is not None and not isinstance(unit, str):
+        return None, "the dose unit is not text"
     if unit in spec.mass_units:
         per_dose = quantity["value"] * spec.mass_units[unit]
     elif unit in spec.tablet_units or unit is None:
@@ -137,7 +145,7 @@ def daily_dose_mg(request: Json, strength: float | None, content: Content) -> tu
     period, period_unit = repeat.get("period"), repeat.get("periodUnit")
     if not isinstance(frequency, int | float) or not isinstance(period, int | float) or period <= 0:
         return None, "timing has no usable frequency and period"
-    if period_unit not in _PER_DAY:
+    if not isinstance(period_unit, str) or period_unit not in _PER_DAY:
         return None, f"timing period unit '{period_unit}' is not understood"
     return round(per_dose * frequency * _PER_DAY[period_unit] / period, 3), None
 

@@ -11,6 +11,7 @@ import requests
 from .cards import CdsResponse
 from .content import Content
 from .facts import build_facts
+from .fhir_allowlist import FhirServerAllowlist, NotAllowedFhirServer
 from .fhir_client import FhirClient
 from .gather import gather
 from .hook_request import MedicationPrescribeRequest, OrderSelectRequest, OrderSignRequest, PatientViewRequest
@@ -30,9 +31,17 @@ class Runtime:
     session: requests.Session
     executor: ThreadPoolExecutor
 
-    def fhir_client(self, request: AnyHookRequest) -> FhirClient | None:
+    def fhir_client(
+        self, request: AnyHookRequest, allowed: FhirServerAllowlist | None = None
+    ) -> FhirClient | None:
+        """The client for ``request.fhir_server``, or a stand-in that never calls it when it is not on
+        ``allowed`` (None: the open-mode list, ``CDS_FHIR_SERVERS`` or loopback)."""
         if request.fhir_server is None:
             return None
+        if allowed is None:
+            allowed = FhirServerAllowlist.open_mode(self.settings.fhir_servers)
+        if not allowed.allows(request.fhir_server):
+            return NotAllowedFhirServer()
         token = request.fhir_authorization.access_token if request.fhir_authorization else None
         s = self.settings
         return FhirClient(
@@ -45,14 +54,21 @@ class Runtime:
         )
 
 
-def run(service: ServiceDeclaration, request: AnyHookRequest, runtime: Runtime, today: date) -> CdsResponse:
+def run(
+    service: ServiceDeclaration,
+    request: AnyHookRequest,
+    runtime: Runtime,
+    today: date,
+    fhir_servers: FhirServerAllowlist | None = None,
+) -> CdsResponse:
+    """``fhir_servers``: the FHIR servers the calling client may name (None: open mode's list)."""
     content = runtime.content
     patient_id = request.context.patient_id
     gathered = gather(
         service.queries(content, patient_id),
         service.required_keys(content),
         request.prefetch,
-        runtime.fhir_client(request),
+        runtime.fhir_client(request, fhir_servers),
         runtime.executor,
     )
     facts = build_facts(request.hook, patient_id, request.draft_orders(), gathered, content, today)

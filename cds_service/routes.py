@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from . import openapi
+from .auth import request_fhir_servers
 from .cards import Card
 from .facts import utc_today
 from .feedback import FeedbackRequest, ShownCard
@@ -54,10 +57,10 @@ def discovery() -> Response:
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     service = _service(service_id)
-    g.log_fields = {"service": service.id, "hook": service.hook}
+    g.log_fields.update(service=service.id, hook=service.hook)
     body = _json_body()
     hook = body.get("hook")
-    if isinstance(body.get("hookInstance"), str) and len(body["hookInstance"]) <= 64:
+    if _is_uuid(body.get("hookInstance")):  # anything else might be PHI a client put in the wrong field
         g.log_fields["hookInstance"] = body["hookInstance"]
     if isinstance(hook, str) and hook != service.hook:
         raise ApiError(400, "hook-mismatch", f"service {service.id} answers the {service.hook} hook, not {hook[:40]!r}")
@@ -66,7 +69,7 @@ def call_service(service_id: str) -> Response:
     except ValidationError as exc:
         raise ApiError(400, "invalid-request", "the hook request is not valid CDS Hooks 2.0", _problems(exc)) from None
     try:
-        response = run(service, hook_request, runtime(), utc_today())
+        response = run(service, hook_request, runtime(), utc_today(), request_fhir_servers())
     except PreconditionFailed as exc:
         g.log_fields["precondition"] = "failed"
         return json_response(_operation_outcome(str(exc)), 412)
@@ -78,7 +81,7 @@ def call_service(service_id: str) -> Response:
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     service = _service(service_id)
-    g.log_fields = {"service": service.id, "endpoint": "feedback"}
+    g.log_fields.update(service=service.id, endpoint="feedback")
     try:
         feedback_request = FeedbackRequest.model_validate(_json_body())
     except ValidationError as exc:
@@ -107,6 +110,14 @@ def readyz() -> Response:
     return json_response({"status": "ready" if status == 200 else "not-ready", "checks": checks}, status)
 
 
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    settings = runtime().settings
+    authenticated = current_app.extensions.get("cds_auth") is not None
+    document = openapi.document(authenticated=authenticated, public_base_url=settings.public_base_url)
+    return json_response(document)
+
+
 def _service(service_id: str) -> ServiceDeclaration:
     service = SERVICES_BY_ID.get(service_id)
     if service is None:
@@ -130,9 +141,26 @@ def _json_body() -> dict[str, Any]:
 def _problems(exc: ValidationError) -> list[dict[str, str]]:
     """Where and what, never the offending value (it may be PHI)."""
     return [
-        {"location": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+        {"location": ".".join(str(p) for p in e["loc"]), "problem": _QUOTING_INPUT.get(e["type"], e["msg"])}
         for e in exc.errors(include_url=False, include_input=False, include_context=False)[:20]
     ]
+
+
+# pydantic messages that quote the offending value, replaced by ones that do not
+_QUOTING_INPUT = {
+    "union_tag_invalid": "the value does not name a known hook",
+    "union_tag_not_found": "hook is missing",
+}
+
+
+def _is_uuid(value: object) -> bool:
+    if not isinstance(value, str) or len(value) > 45:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _operation_outcome(diagnostics: str) -> dict[str, Any]:
@@ -179,6 +207,14 @@ def register(app: Flask) -> None:
     def _start_clock() -> None:
         g.started = time.perf_counter()
         g.log_fields = {}
+
+    @app.after_request
+    def _options_have_no_body(response: Response) -> Response:
+        """Flask's automatic OPTIONS answer is an empty text/html 200; say plainly there is no content."""
+        if request.method == "OPTIONS" and response.status_code == 200 and not response.get_data():
+            response.status_code = 204
+            del response.headers["Content-Type"]
+        return response
 
     @app.after_request
     def _access_log(response: Response) -> Response:

@@ -6,9 +6,10 @@ Code receives a ``Settings`` object; nothing reads the environment anywhere else
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,9 @@ class Settings(BaseSettings):
         "postgresql+psycopg://user@host/db.",
     )
     max_body_bytes: int = Field(
-        default=60 * 1024 * 1024,
+        # 48 MiB (50,331,648 bytes): admits a patient with 50,000 lab results (about 32 MB of prefetch) and
+        # stays below 60 MB, decimal or binary (60 MiB would be 62,914,560 bytes).
+        default=48 * 1024 * 1024,
         gt=0,
         description="Largest hook request body accepted; larger bodies get 413.",
     )
@@ -42,3 +45,51 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535, description="Port `cds-service serve` listens on.")
     workers: int = Field(default=2, ge=1, description="gunicorn worker processes for `cds-service serve`.")
     log_level: str = Field(default="INFO", description="Python logging level of the service's JSON log.")
+
+    # --- trust (issue 5): who may call, what the service may call back, which pages may use it ---
+    trusted_clients: Path | None = Field(
+        default=None,
+        description="JSON file of the CDS clients (EHRs) whose signed JWTs are accepted. Unset: no "
+        "authentication, served on loopback only.",
+    )
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="With no trusted clients, serve on a non-loopback address anyway (1); closed networks.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="The URL the EHR calls, less the paths (e.g. https://cds.example.org), behind a "
+        "proxy: JWT `aud` must equal it plus the path called. Unset: the URL of the request as received.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (comma-separated) allowed to call from a browser, besides the sandbox.",
+    )
+    fhir_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="fhirServer base URLs (comma-separated) the service may call in open mode. Unset: "
+        "any http(s) server on 127.0.0.1, ::1 or localhost. With trusted clients, each client's list counts.",
+    )
+    jwt_leeway: int = Field(default=30, ge=0, le=300, description="Clock skew (seconds) allowed on exp, iat.")
+    jwt_max_lifetime: int = Field(
+        default=3600, ge=60, description="A token whose exp is further than this (seconds) ahead is refused."
+    )
+    jwks_cache_seconds: int = Field(
+        default=300, ge=0, description="How long a JWK Set fetched from jwks_url or jku is reused (seconds)."
+    )
+
+    @field_validator("cors_origins", "fhir_servers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.lower().startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("CDS_PUBLIC_BASE_URL must be an http(s) URL without query or fragment")
+        return value.strip().rstrip("/")

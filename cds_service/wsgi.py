@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -30,3 +31,6 @@ handler = logging.StreamHandler(sys.stderr)
 handler.setFormatter(JsonLines())
 logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
 app = create_app(settings)
+# The app's objects (content, rules, FHIR models) live as long as the process: keep them out of the
+# collector's full passes. Done before gunicorn forks (--preload), it also keeps those pages shared.
+gc.freeze()
