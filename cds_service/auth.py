@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 import jwt
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 import requests
 from flask import Flask, Response, current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -62,6 +63,7 @@ UNAUTHORIZED = {
     "code": "unauthorized",
     "message": "a valid bearer token from a trusted CDS client is required",
 }
+UNAVAILABLE = {"code": "service-unavailable", "message": "tokens cannot be checked right now; retry shortly"}
 MAX_TOKEN_BYTES = 16 * 1024
 _JWKS_MAX_BYTES = 512 * 1024
 _JWKS_TIMEOUT = (3.05, 5.0)
@@ -494,6 +496,14 @@ def init_app(app: Flask, settings: Settings, engine: Any) -> Authenticator | Non
             return None
         try:
             client = authenticator.verify(request.headers.get("Authorization"), endpoint_url(settings))
+        except SQLAlchemyError as exc:
+            # The replay cache is out of reach: the token cannot be fully checked, so nothing is let in,
+            # but the EHR is told to retry rather than that its credentials are wrong.
+            log.error("token not checked: replay cache unreachable (%s)", type(exc).__name__)
+            g.setdefault("log_fields", {})["auth"] = "replay cache unreachable"
+            response = Response(orjson.dumps(UNAVAILABLE), status=503, mimetype="application/json")
+            response.headers["Retry-After"] = "5"
+            return response
         except AuthFailure as failure:
             fields = {"auth": "refused", "reason": failure.reason, "path": request.path}
             if failure.issuer:

@@ -667,3 +667,16 @@ def test_open_mode_uses_cds_fhir_servers_when_set(tmp_path, fhir_server):
 )
 def test_allowlist_matching(url, allowed):
     assert FhirServerAllowlist.of(["https://ehr.example.org/fhir"]).allows(url) is allowed
+
+
+def test_an_unreachable_replay_cache_is_503_not_a_crash_and_lets_nothing_in(tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    app = make_app(tmp_path)
+    monkeypatch.setattr(app.extensions["cds_auth"].replay, "claim", down)
+    response = app.test_client().get("/cds-services", headers=bearer(Signer().token()))
+    assert response.status_code == 503 and response.get_json()["code"] == "service-unavailable"
+    assert response.headers["Retry-After"] == "5"
