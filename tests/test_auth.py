@@ -45,7 +45,8 @@ from tests.log_checks import ACCESS_TOKEN, assert_nothing_secret_logged, with_ph
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_JWKS_URL = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
-SANDBOX_JWKS_FILE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "sandbox" / "sandbox-jwks.json"
+# A verbatim copy of ../shared/spec/sandbox/sandbox-jwks.json, the sandbox's published key set.
+SANDBOX_JWKS_FILE = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "sandbox-jwks.json"
 ORDER_SELECT = "/cds-services/baricitinib-order-select"
 
 
