@@ -2,8 +2,8 @@
 
 A hook request is a tree of JSON objects: for a patient with years of labs, millions of dicts and lists,
 built in one go by the parser and freed by reference counting when the call returns. While it is being
-built, the collector keeps walking it, over and over: more than half the time of parsing a 6 MB body
-(10,000 Observations), and it makes that time vary from call to call. The tree holds no reference
+built, the collector keeps walking it, over and over: a third to a half of the time of parsing a 6 MB
+body (10,000 Observations; see the README's Performance), and it makes that time vary from call to call. The tree holds no reference
 cycles, so pausing the collector for the call loses nothing; whatever cycles a call does leave behind
 are collected once no call is running.
 

@@ -99,7 +99,8 @@ class _EntryIndex:
         self.prefixes: list[tuple[int, ValueSetEntry]] = []
         for position, entry in enumerate(entries):
             if entry.code is not None:
-                self.exact.setdefault((entry.system, codes.normalise(entry.system, entry.code)), (position, entry))
+                key = (entry.system, codes.normalise(entry.system, entry.code))
+                self.exact.setdefault(key, (position, entry))
             elif entry.prefix is not None:
                 self.prefixes.append((position, entry))
 
