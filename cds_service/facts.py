@@ -234,6 +234,7 @@ def build_facts(
     drafts, draft_co_meds, vaccine_orders = builder.draft_orders(draft_orders)
     doses = builder.vaccine_doses(gathered.resources("immunizations") or [])
     egfr, egfr_problem = builder.egfr(labs, age, sex)
+    builder.issues += [DataIssue(key, why) for key, why in gathered.partial().items()]
     if egfr is None and drafts and gathered.resources("observations") is not None:
         builder.issues.append(DataIssue("eGFR", f"{egfr_problem}: the renal dose check was not done"))
     return PatientFacts(

@@ -26,6 +26,18 @@ class FhirUnavailable(Exception):
         self.unreachable = unreachable
 
 
+class FhirTruncated(Exception):
+    """A newest-first search stopped at the page bound: ``resources`` are the newest results, usable as such."""
+
+    def __init__(self, resources: list[Json], reason: str):
+        super().__init__(reason)
+        self.resources = resources
+        self.reason = reason
+
+
+_NEWEST_FIRST = "_sort=-date"
+
+
 class FhirClient:
     def __init__(
         self,
@@ -70,6 +82,9 @@ class FhirClient:
             if url and not self._same_origin(url):
                 raise FhirUnavailable(f"{_what(query)}: a paging link points away from the FHIR server")
             if url and pages >= self.max_pages:
+                if _NEWEST_FIRST in query:
+                    raise FhirTruncated(resources, f"{_what(query)}: only the newest {len(resources)} results "
+                                        f"were read ({self.max_pages} pages); older ones were not")  # fmt: skip
                 raise FhirUnavailable(f"{_what(query)}: more than {self.max_pages} pages of results")
         return resources
 

@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .fhir_client import FhirClient, FhirUnavailable
+from .fhir_client import FhirClient, FhirTruncated, FhirUnavailable
 
 Json = dict[str, Any]
 
@@ -36,6 +36,10 @@ class Gathered:
         """The key's resources, or None when they could not be had (which is not the same as none)."""
         data = self.keys.get(key)
         return None if data is None or data.status == "unavailable" else data.resources
+
+    def partial(self) -> dict[str, str]:
+        """Keys fetched only in part (the newest results), with what was left out."""
+        return {k: d.reason for k, d in self.keys.items() if d.status == "fetched" and d.reason}
 
     def unavailable(self) -> dict[str, str]:
         return {k: d.reason or "unavailable" for k, d in self.keys.items() if d.status == "unavailable"}
@@ -92,11 +96,11 @@ def gather(
 
     if to_fetch and client is not None:
         futures = {key: executor.submit(client.search, queries[key]) for key in to_fetch}
-        outcomes: dict[str, list[Json] | FhirUnavailable] = {}
+        outcomes: dict[str, list[Json] | FhirUnavailable | FhirTruncated] = {}
         for key, future in futures.items():
             try:
                 outcomes[key] = future.result()
-            except FhirUnavailable as exc:
+            except (FhirUnavailable, FhirTruncated) as exc:
                 outcomes[key] = exc
         failures = {k: v for k, v in outcomes.items() if isinstance(v, FhirUnavailable)}
         if failures and all(f.unreachable for f in failures.values()) and len(failures) == len(outcomes):
@@ -106,6 +110,8 @@ def gather(
                 if key in required:
                     raise PreconditionFailed(f"{key}: {outcome.reason}")
                 keys[key] = KeyData("unavailable", [], outcome.reason)
+            elif isinstance(outcome, FhirTruncated):
+                keys[key] = KeyData("fetched", outcome.resources, outcome.reason)
             else:
                 keys[key] = KeyData("fetched", outcome)
     return Gathered(keys)

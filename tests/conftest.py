@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -91,11 +91,11 @@ class FakeFhirServer:
         self.calls: list[requests.PreparedRequest] = []
 
     def serve_patient(self, base: str, patient_id: str, source: str = "sle-baseline", anc: float | None = None,
-                      fail: dict[str, Any] | None = None) -> None:  # fmt: skip
+                      fail: dict[str, Any] | None = None, extra_pages: dict[str, int] | None = None) -> None:  # fmt: skip
         """Answer every query under ``base`` from fixture ``source`` (its Patient renamed ``patient_id``).
 
         ``fail`` maps a resource type to what its query gets instead: an int status, an exception
-        instance, or a string body."""
+        instance, or a string body. ``extra_pages`` gives a search that many more (empty) pages."""
         resources = rolled_to(patient_resources(source), utc_today())
         for resource in resources:
             if resource["resourceType"] == "Patient":
@@ -120,8 +120,12 @@ class FakeFhirServer:
                 return 200, {}, outcome
             if kind == "Patient":
                 return 200, {}, json.dumps(by_type["Patient"][0])
-            entries = [{"resource": r} for r in by_type.get(kind, [])]
-            return 200, {}, json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": entries})
+            page = int(parse_qs(urlsplit(request.url).query).get("page", ["0"])[0])
+            entries = [{"resource": r} for r in by_type.get(kind, [])] if page == 0 else []
+            bundle = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+            if page < (extra_pages or {}).get(kind, 0):
+                bundle["link"] = [{"relation": "next", "url": f"{base}/{kind}?_sort=-date&page={page + 1}"}]
+            return 200, {}, json.dumps(bundle)
 
         self.mock.add_callback(responses.GET, re.compile(re.escape(base) + r"/.*"), callback=answer)
 

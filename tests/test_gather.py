@@ -9,7 +9,7 @@ import requests
 import responses
 
 from cds_service.facts import utc_today
-from cds_service.fhir_client import FhirClient, FhirUnavailable
+from cds_service.fhir_client import FhirClient, FhirTruncated, FhirUnavailable
 from cds_service.fixtures import hook_request, rolled_to
 from cds_service.gather import from_prefetch
 
@@ -133,6 +133,24 @@ def test_search_stops_at_the_page_bound():
         responses.get(f"{BASE}/Condition?page={n}", json=page([str(n)], f"{BASE}/Condition?page={n + 1}"))
     with pytest.raises(FhirUnavailable, match="more than 3 pages"):
         client_for(max_pages=3).search("Condition?page=1")
+
+
+@responses.activate
+def test_a_newest_first_search_at_the_page_bound_keeps_the_newest_results():
+    for n in range(1, 5):
+        responses.get(f"{BASE}/Observation?_sort=-date&page={n}", json=page([str(n)], f"{BASE}/Observation?_sort=-date&page={n + 1}"))
+    with pytest.raises(FhirTruncated) as truncated:
+        client_for(max_pages=3).search("Observation?_sort=-date&page=1")
+    assert [r["id"] for r in truncated.value.resources] == ["1", "2", "3"]
+    assert truncated.value.reason == "Observation query: only the newest 3 results were read (3 pages); older ones were not"
+
+
+def test_a_patient_with_more_lab_pages_than_the_bound_is_checked_on_the_newest_and_told(client, fhir_server):
+    fhir_server.serve_patient(BASE, "sle-baseline", anc=0.5, extra_pages={"Observation": 12})
+    response = call(client, order_select(prefetch_keys={"patient", "conditions", "immunizations", "medications"}))
+    assert response.status_code == 200
+    assert "lab-hold" in {c["source"]["topic"]["code"] for c in response.get_json()["cards"]}
+    assert "observations: Observation query: only the newest" in quality_detail(response)
 
 
 @responses.activate
