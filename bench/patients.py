@@ -18,6 +18,7 @@ from typing import Any
 
 from cds_service import codes
 from cds_service.content import Content
+from cds_service.fixtures import wrap_request
 
 Json = dict[str, Any]
 
@@ -367,18 +368,10 @@ def hook_request(
 ) -> Json:
     """A complete hook request (order-select by default) for a patient with ``n_observations`` labs."""
     patient_id = "bench"
-    draft = draft_baricitinib(patient_id, today)
-    context: Json = {"userId": "Practitioner/bench", "patientId": patient_id}
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
-    if hook == "order-select":
-        context |= {"draftOrders": bundle, "selections": ["MedicationRequest/draft-baricitinib"]}
-    elif hook == "order-sign":
-        context["draftOrders"] = bundle
-    elif hook == "medication-prescribe":
-        context["medications"] = bundle
-    return {
-        "hook": hook,
-        "hookInstance": str(uuid.UUID(int=random.Random(seed).getrandbits(128), version=4)),
-        "context": context,
-        "prefetch": prefetch(n_observations, content, today, seed, patient_id),
-    }
+    return wrap_request(
+        hook,
+        patient_id,
+        [draft_baricitinib(patient_id, today)],
+        prefetch(n_observations, content, today, seed, patient_id),
+        hook_instance=str(uuid.UUID(int=random.Random(seed).getrandbits(128), version=4)),
+    )

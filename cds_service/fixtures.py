@@ -96,6 +96,13 @@ def hook_request(hook: str, patient: str, orders: list[str] | None = None, prefe
     drafts = [order(n) for n in orders or []]
     for draft in drafts:
         draft["subject"] = {"reference": f"Patient/{patient_id}"}
+    return wrap_request(hook, patient_id, drafts, prefetch_for(resources, prefetch_keys))
+
+
+def wrap_request(
+    hook: str, patient_id: str, drafts: list[Json], prefetch: Json, hook_instance: str | None = None
+) -> Json:
+    """A hook request carrying ``drafts`` in the context field the hook uses for them."""
     context: Json = {"userId": "Practitioner/example", "patientId": patient_id}
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": d} for d in drafts]}
     if hook == "order-select":
@@ -106,9 +113,9 @@ def hook_request(hook: str, patient: str, orders: list[str] | None = None, prefe
         context["medications"] = bundle
     return {
         "hook": hook,
-        "hookInstance": str(uuid.uuid4()),
+        "hookInstance": hook_instance or str(uuid.uuid4()),
         "context": context,
-        "prefetch": prefetch_for(resources, prefetch_keys),
+        "prefetch": prefetch,
     }
 
 

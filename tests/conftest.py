@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +26,19 @@ from cds_service.hook_request import HOOK_REQUEST
 from cds_service.pipeline import Runtime, run
 from cds_service.rules import load_rules
 from cds_service.services import SERVICES
+from tests.auth_helpers import MINTED
+from tests.log_checks import assert_nothing_secret_logged
 
 SERVICE_FOR_HOOK = {s.hook: s for s in SERVICES}
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_any_log(caplog):
+    """Every test, whatever it runs, leaves no token it minted and no patient marker in any log record."""
+    MINTED.clear()
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert_nothing_secret_logged(caplog.records, *MINTED)
 
 
 @pytest.fixture(scope="session")

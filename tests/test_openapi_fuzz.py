@@ -8,7 +8,6 @@ FHIR calls never leave the process: ``responses`` answers every outgoing request
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -27,19 +26,10 @@ from cds_service.facts import utc_today
 from cds_service.fixtures import hook_request, rolled_to
 from cds_service.openapi import Discovery
 from cds_service.services import SERVICES
-from tests.auth_helpers import BASE_URL, MINTED, ClientsFile, Signer, default_client
-from tests.log_checks import assert_nothing_secret_logged
+from tests.auth_helpers import BASE_URL, ClientsFile, Signer, default_client
 
 MAX_EXAMPLES = 30
 
-
-@pytest.fixture(autouse=True)
-def no_secret_in_any_log(caplog):
-    """No token minted here, and no patient marker, in any log record."""
-    MINTED.clear()
-    caplog.set_level(logging.DEBUG)
-    yield
-    assert_nothing_secret_logged(caplog.records, *MINTED)
 
 
 @pytest.fixture(scope="module")

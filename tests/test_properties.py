@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -24,9 +23,9 @@ from cds_service.facts import utc_today
 from cds_service.feedback_store import get_store
 from cds_service.fixtures import hook_request, rolled_to
 from cds_service.services import SERVICES
-from tests.auth_helpers import BASE_URL, MINTED, ClientsFile, Signer, default_client, unsigned_token
+from tests.auth_helpers import BASE_URL, ClientsFile, Signer, default_client, unsigned_token
 from tests.db_helpers import store_url  # noqa: F401 (fixture)
-from tests.log_checks import assert_nothing_secret_logged, with_phi
+from tests.log_checks import with_phi
 
 HOOK_PATHS = [f"/cds-services/{s.id}" for s in SERVICES]
 FEEDBACK_PATHS = [f"{p}/feedback" for p in HOOK_PATHS]
@@ -59,13 +58,6 @@ def authenticated_app(tmp_path_factory):
     )
     return create_app(settings_)
 
-
-@pytest.fixture(autouse=True)
-def no_secret_in_any_log(caplog):
-    MINTED.clear()
-    caplog.set_level(logging.DEBUG)
-    yield
-    assert_nothing_secret_logged(caplog.records, *MINTED)
 
 
 def call(app, method: str, path: str, **kwargs: Any):
