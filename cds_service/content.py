@@ -258,6 +258,7 @@ class ProductStrength(ContentModel):
 
 class Baricitinib(ContentModel):
     valueset: str
+    ingredient: str  # the verified RxNorm ingredient code, written into orders the service suggests
     names: list[str] = Field(min_length=1)
     products: list[ProductStrength]
     tablet_units: list[str]
@@ -378,6 +379,9 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     for key, med in medications.groups.items():
         need_valueset(med.valueset, medications_path, f"groups.{key}")
     product_codes = valuesets[medications.baricitinib.valueset].exact_codes()
+    ingredient = valuesets[medications.baricitinib.valueset].matches(codes.RXNORM, medications.baricitinib.ingredient)
+    if ingredient is None or not ingredient.verified:
+        raise ContentError(f"{medications_path}: ingredient must be a verified code of the baricitinib value set")
     for product in medications.baricitinib.products:
         if (codes.RXNORM, product.code) not in product_codes:
             raise ContentError(f"{medications_path}: product {product.code} is not in the baricitinib value set")

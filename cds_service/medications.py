@@ -29,6 +29,7 @@ class BaricitinibOrder:
     strength_mg: float | None
     daily_dose_mg: float | None
     dose_problem: str | None
+    ingredient_code: str  # RxNorm, from the content, for suggested orders
     source_json: Json  # the request as sent, so a suggestion can update or hold it; opaque to rules
 
     @property
@@ -168,6 +169,7 @@ def read_baricitinib_order(
         strength_mg=strength,
         daily_dose_mg=dose,
         dose_problem=dose_problem,
+        ingredient_code=content.medications.baricitinib.ingredient,
         source_json=request,
     )
 

@@ -10,8 +10,6 @@ from . import codes
 from .cards import Action
 from .medications import BaricitinibOrder
 
-BARICITINIB_INGREDIENT = "2047232"
-
 
 def _has_id(reference: str) -> bool:
     return "(no id)" not in reference
@@ -79,7 +77,7 @@ def change_dose(order: BaricitinibOrder, strength_mg: float, reason: str) -> Act
     name = f"baricitinib {strength_mg:g} MG Oral Tablet"
     updated.pop("medicationReference", None)
     updated["medicationCodeableConcept"] = {
-        "coding": [{"system": codes.RXNORM, "code": BARICITINIB_INGREDIENT, "display": "baricitinib"}],
+        "coding": [{"system": codes.RXNORM, "code": order.ingredient_code, "display": "baricitinib"}],
         "text": name,
     }
     updated["dosageInstruction"] = [

@@ -44,6 +44,8 @@ BROKEN = {
                               "rules/lab_holds.toml: rule = 'renal_alert' must name the file's rule, 'lab_holds'"),
     "unknown-valueset": ("labs.toml", 'valueset = "anc"', 'valueset = "neutrophils"',
                          "labs.toml: labs.anc: value set 'neutrophils' not found in valuesets/"),
+    "ingredient-unverified": ("medications.toml", 'ingredient = "2047232"', 'ingredient = "2474018"',
+                              "medications.toml: ingredient must be a verified code of the baricitinib value set"),
     "unit-factor-not-positive": ("labs.toml", '"g/L" = 0.1', '"g/L" = 0.0',
                                  "labs.toml: labs.hemoglobin: Value error, Hemoglobin: unit factors must be positive"),
 }  # fmt: skip
