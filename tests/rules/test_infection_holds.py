@@ -215,3 +215,11 @@ def test_patient_view_latent_tb_on_baricitinib_is_a_hold(evaluate):
 )
 def test_silent_where_the_rule_does_not_run(evaluate, hook, patient, orders):
     assert infection(evaluate(hook, patient, orders)) == []
+
+
+def test_a_positive_core_antibody_with_a_negative_hbsag_asks_for_hbv_dna_monitoring_not_a_hold(evaluate):
+    cards = [c for c in evaluate("order-select", "infection-anti-hbc-positive", ["baricitinib-4mg"]) if c.topic == "infection-hold"]
+    assert len(cards) == 1 and cards[0].indicator == "warning" and not cards[0].suggestions
+    assert "HBV core antibody positive: monitor HBV DNA" in cards[0].summary
+    assert "Hepatitis B core antibody positive (reported 'Positive') on 2026-11-10, Observation/anti-hbc" in cards[0].detail
+    assert "monitor HBV DNA; if HBV DNA is detected, consult a hepatologist" in cards[0].detail
