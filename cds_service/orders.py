@@ -32,41 +32,31 @@ def hold_therapy(order: BaricitinibOrder, reason: str) -> Action | None:
     return Action(type="update", description=f"Put {order.name} on hold: {reason}", resource=held)
 
 
-def order_tests(patient_id: str, tests: list[tuple[str, str]], reason: str) -> list[Action]:
-    """One draft ServiceRequest per LOINC-coded test."""
-    return [
-        Action(
-            type="create",
-            description=f"Order {display}",
-            resource={
-                "resourceType": "ServiceRequest",
-                "status": "draft",
-                "intent": "order",
-                "subject": {"reference": f"Patient/{patient_id}"},
-                "code": {"coding": [{"system": codes.LOINC, "code": loinc, "display": display}], "text": display},
-                "reasonCode": [{"text": reason}],
-            },
-        )
-        for loinc, display in tests
-    ]
-
-
-def order_vaccine(patient_id: str, cvx: str, display: str, reason: str) -> Action:
+def _draft_order(kind: str, concept_field: str, system: str, code: str, display: str, patient_id: str,
+                 reason: str) -> Action:  # fmt: skip
+    """A draft order of ``kind`` for one coded thing, with the reason the card gives."""
     return Action(
         type="create",
         description=f"Order {display}",
         resource={
-            "resourceType": "MedicationRequest",
+            "resourceType": kind,
             "status": "draft",
             "intent": "order",
             "subject": {"reference": f"Patient/{patient_id}"},
-            "medicationCodeableConcept": {
-                "coding": [{"system": codes.CVX, "code": cvx, "display": display}],
-                "text": display,
-            },
+            concept_field: {"coding": [{"system": system, "code": code, "display": display}], "text": display},
             "reasonCode": [{"text": reason}],
         },
     )
+
+
+def order_tests(patient_id: str, tests: list[tuple[str, str]], reason: str) -> list[Action]:
+    """One draft ServiceRequest per LOINC-coded test."""
+    return [_draft_order("ServiceRequest", "code", codes.LOINC, loinc, display, patient_id, reason) for loinc, display in tests]
+
+
+def order_vaccine(patient_id: str, cvx: str, display: str, reason: str) -> Action:
+    """A draft MedicationRequest for a CVX-coded vaccine."""
+    return _draft_order("MedicationRequest", "medicationCodeableConcept", codes.CVX, cvx, display, patient_id, reason)
 
 
 def change_dose(order: BaricitinibOrder, strength_mg: float, reason: str) -> Action | None:
