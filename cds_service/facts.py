@@ -1,9 +1,10 @@
 """Step 4: PatientFacts, typed and unit-normalised, built from the gathered FHIR data.
 
 Every value keeps its unit, date and resource so a card can say what fired it. Only the resources the
-rules read are validated with fhir.resources (the newest valid result of each lab, the conditions that
-match a value set); the rest stay JSON. A resource that fails validation is skipped and reported, never
-allowed to sink the call. Rules never see raw FHIR JSON and never read the clock: ``as_of`` is given.
+rules read are validated (the newest valid result of each lab, the conditions and immunizations that
+match a value set, the Patient), on the elements the rules read (fhir_elements.py); the rest stay JSON.
+A resource that fails validation is skipped and reported, never allowed to sink the call. Rules never
+see raw FHIR JSON and never read the clock: ``as_of`` is given.
 """
 
 from __future__ import annotations
@@ -14,13 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.immunization import Immunization
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-
 from . import codes
 from .content import Content, LabDefinition, Situation
+from .fhir_elements import Condition, Immunization, Observation, Patient, well_formed
 from .fhir_read import (
     Json,
     as_list,
@@ -258,14 +255,6 @@ def build_facts(
     )
 
 
-def _valid(model: Any, resource: Json) -> bool:
-    try:
-        model.model_validate(resource)
-    except Exception:  # fhir.resources raises pydantic and plain value errors alike
-        return False
-    return True
-
-
 class _Builder:
     def __init__(self, content: Content, as_of: date):
         self.content = content
@@ -284,7 +273,7 @@ class _Builder:
     def demographics(self, patient: Json | None) -> tuple[int | None, Literal["female", "male"] | None]:
         if patient is None:
             return None, None
-        if not _valid(Patient, patient):
+        if not well_formed(Patient, patient):
             self.skip(patient, "the Patient resource is malformed; age and sex are unknown")
             return None, None
         born = parse_date(patient.get("birthDate"))
@@ -311,7 +300,7 @@ class _Builder:
                         break
             if not matches:
                 continue
-            if not _valid(Condition, resource):
+            if not well_formed(Condition, resource):
                 self.skip(resource, "malformed Condition skipped")
                 continue
             if status_code(resource.get("verificationStatus")) in NEVER_COUNTS_VERIFICATION:
@@ -351,7 +340,7 @@ class _Builder:
                 if status == "entered-in-error":
                     self.skip(resource, f"{lab.label} result of {effective.date()} is marked entered-in-error and was ignored")
                 continue
-            if not _valid(Observation, resource):
+            if not well_formed(Observation, resource):
                 self.skip(resource, f"malformed {lab.label} Observation skipped")
                 continue
             reading = self._read(key, lab, effective, resource)
@@ -505,10 +494,10 @@ class _Builder:
             vaccine = self._vaccine(resource.get("vaccineCode"))
             if vaccine is None:
                 continue
-            if not _valid(Immunization, resource):
+            if not well_formed(Immunization, resource):
                 self.skip(resource, "malformed Immunization skipped")
                 continue
-            day = parse_date(resource.get("occurrenceDateTime")) or parse_date(resource.get("date"))
+            day = parse_date(resource.get("occurrenceDateTime"))
             if day is None:
                 self.skip(resource, "Immunization has no date and was ignored")
                 continue

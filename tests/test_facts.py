@@ -116,3 +116,53 @@ def test_a_reading_carries_its_look_back_window(content):
     facts = facts_for(content, [patient("female", "1976-01-01"), creatinine(0.9, day="2026-06-01")])
     reading = facts.lab("creatinine")
     assert (reading.status, reading.lookback_days) == ("stale", 90)
+
+
+# --- a selected resource is checked on the elements the rules read (fhir_elements.py) ------------------
+def anc(rid: str, value: float, day: str, **elements: Any) -> dict[str, Any]:
+    return {**lab(rid, "751-8", value, "10*3/uL", day), **elements}
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [{"status": "final "}, {"valueQuantity": {"value": 0.4, "unit": ""}}, {"valueString": "0.4"},
+     {"referenceRange": {"high": {"value": 7.5}}}, {"interpretation": [None]}],
+    ids=["status-with-trailing-space", "empty-unit", "two-values", "range-not-an-array", "null-interpretation"],
+)  # fmt: skip
+def test_a_newest_result_malformed_where_the_rules_read_is_skipped_and_reported(content, malformed):
+    newest = anc("anc-new", 0.4, "2026-11-10", **malformed)
+    facts = facts_for(content, [newest, anc("anc-old", 2.1, "2026-10-01")])
+    reading = facts.lab("anc")
+    assert (reading.status, reading.result.resource, reading.result.value) == ("current", "Observation/anc-old", 2100)
+    assert [(i.what, i.why) for i in facts.data_issues] == [
+        ("Observation/anc-new", "malformed Absolute neutrophil count Observation skipped")
+    ]
+
+
+def test_a_newest_result_malformed_only_where_no_rule_reads_is_used(content):
+    """A bad performer reference or an unknown element must not hide a low neutrophil count."""
+    newest = anc("anc-new", 0.4, "2026-11-10", performer=[{"reference": 5}], unknownElement=True)
+    facts = facts_for(content, [newest, anc("anc-old", 2.1, "2026-10-01")])
+    reading = facts.lab("anc")
+    assert (reading.status, reading.result.resource, reading.result.value) == ("current", "Observation/anc-new", 400)
+    assert facts.data_issues == []
+
+
+@pytest.mark.parametrize(
+    "resource, why",
+    [
+        ({"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1976-02-30"},
+         "the Patient resource is malformed; age and sex are unknown"),
+        ({"resourceType": "Immunization", "id": "flu", "status": "completed",
+          "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
+          "occurrenceDateTime": "2026-10-01T10:00:00"}, "malformed Immunization skipped"),
+        ({"resourceType": "Condition", "id": "sle", "recordedDate": "yesterday",
+          "code": {"coding": [{"system": "http://snomed.info/sct", "code": "55464009"}]}},
+         "malformed Condition skipped"),
+    ],
+    ids=["impossible-birth-date", "time-without-zone", "date-not-a-date"],
+)  # fmt: skip
+def test_a_selected_patient_immunization_or_condition_malformed_where_read_is_skipped(content, resource, why):
+    facts = facts_for(content, [resource])
+    assert [(i.what, i.why) for i in facts.data_issues] == [(f"{resource['resourceType']}/{resource['id']}", why)]
+    assert (facts.age, facts.vaccine_doses, facts.conditions) == (None, [], {})
