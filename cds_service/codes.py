@@ -11,6 +11,7 @@ import re
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10CM_LONGEST = 8  # characters of the longest ICD-10-CM code, "S72.001A"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"

@@ -7,16 +7,15 @@ system, a threshold without a unit, a value set no one defined, a rule file with
 
 from __future__ import annotations
 
-import functools
 import re
 import string
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from . import codes
 
@@ -72,19 +71,24 @@ class ValueSet(ContentModel):
     include: list[ValueSetEntry] = Field(min_length=1)
     exclude: list[ValueSetEntry] = Field(default_factory=list)
 
-    @functools.cached_property
-    def _index(self) -> tuple[_EntryIndex, _EntryIndex]:
-        """(include, exclude), built on first use: matching runs for every coding of every request."""
-        return _EntryIndex(self.include), _EntryIndex(self.exclude)
+    # Built with the value set, at start-up: matching runs for every coding of every call.
+    _included: _EntryIndex = PrivateAttr()
+    _excluded: _EntryIndex = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        self._included, self._excluded = _EntryIndex(self.include), _EntryIndex(self.exclude)
+
+    @property
+    def included(self) -> _EntryIndex:
+        return self._included
 
     def matches(self, system: str | None, code: str | None) -> ValueSetEntry | None:
         if not system or not code:
             return None
         code = codes.normalise(system, code)
-        include, exclude = self._index
-        if exclude.find(system, code):
+        if self._excluded.find(system, code):
             return None
-        return include.find(system, code)
+        return self._included.find(system, code)
 
     def exact_codes(self) -> set[tuple[str, str]]:
         return {(e.system, e.code) for e in self.include if e.code is not None}
@@ -92,26 +96,88 @@ class ValueSet(ContentModel):
 
 class _EntryIndex:
     """The first entry, in file order, that a (system, normalised code) matches: exactly by code, or by
-    prefix. The same answer as scanning the entries in order, without normalising each entry per call."""
+    prefix. The same answer as scanning the entries in order, in a few dictionary lookups whatever the
+    number of entries: one, and for an ICD-10-CM code one per prefix of it."""
 
     def __init__(self, entries: list[ValueSetEntry]):
         self.exact: dict[tuple[str, str], tuple[int, ValueSetEntry]] = {}
-        self.prefixes: list[tuple[int, ValueSetEntry]] = []
+        self.prefixes: dict[tuple[str, str], tuple[int, ValueSetEntry]] = {}
         for position, entry in enumerate(entries):
             if entry.code is not None:
-                key = (entry.system, codes.normalise(entry.system, entry.code))
-                self.exact.setdefault(key, (position, entry))
+                self.exact.setdefault((entry.system, codes.normalise(entry.system, entry.code)), (position, entry))
             elif entry.prefix is not None:
-                self.prefixes.append((position, entry))
+                self.prefixes.setdefault((entry.system, entry.prefix), (position, entry))
 
     def find(self, system: str, code: str) -> ValueSetEntry | None:
         found = self.exact.get((system, code))
-        for position, entry in self.prefixes:
-            if found is not None and position > found[0]:
-                break
-            if entry.system == system and code.startswith(entry.prefix or ""):
-                return entry
+        for prefix in _prefixes(system, code):
+            by_prefix = self.prefixes.get((system, prefix))
+            if by_prefix is not None and (found is None or by_prefix[0] < found[0]):
+                found = by_prefix
         return found[1] if found is not None else None
+
+
+def _prefixes(system: str, code: str) -> list[str]:
+    """The prefixes a value set entry could give for this code: only ICD-10-CM entries have prefixes
+    (ValueSetEntry checks it), and none is longer than a whole ICD-10-CM code."""
+    if system != codes.ICD10CM:
+        return []
+    return [code[:length] for length in range(1, min(len(code), codes.ICD10CM_LONGEST) + 1)]
+
+
+class GroupIndex:
+    """Which of several value sets (condition groups, vaccine groups...) a code belongs to, without asking
+    each of them: every call's conditions, immunizations and medications go through here, and adding a
+    group or a code to cards/ must not make a call slower."""
+
+    def __init__(self, groups: dict[str, ValueSet]):
+        self._groups = groups
+        self._order = {key: position for position, key in enumerate(groups)}
+        self._candidates: dict[tuple[str, str], list[str]] = {}
+        for key, valueset in groups.items():
+            for system_and_code in [*valueset.included.exact, *valueset.included.prefixes]:
+                self._candidates.setdefault(system_and_code, []).append(key)
+
+    def find(self, system: str | None, code: str | None) -> list[tuple[str, ValueSetEntry]]:
+        """(group key, matching entry) of each group the code belongs to, in the groups' file order."""
+        if not system or not code:
+            return []
+        code = codes.normalise(system, code)
+        keys = list(self._candidates.get((system, code), ()))
+        for prefix in _prefixes(system, code):
+            keys += self._candidates.get((system, prefix), ())
+        found = []
+        for key in sorted(set(keys), key=self._order.__getitem__):
+            entry = self._groups[key].matches(system, code)
+            if entry is not None:
+                found.append((key, entry))
+        return found
+
+
+class NameIndex:
+    """Drug names found in free text (an order written as text only), as whole words and ignoring case,
+    in lookups that do not grow with the number of names: each run of up to as many words as the longest
+    name is looked up once."""
+
+    _WORD = re.compile(r"\w+")
+
+    def __init__(self, names_by_group: dict[str, list[str]]):
+        self._by_words: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for key, names in names_by_group.items():
+            for name in names:
+                self._by_words.setdefault(tuple(self._WORD.findall(name.lower())), []).append((key, name))
+        self._longest = max((len(words) for words in self._by_words), default=0)
+
+    def find(self, texts: list[str]) -> dict[str, str]:
+        """Group key -> the first of its names found, reading the texts in order."""
+        found: dict[str, str] = {}
+        for text in texts:
+            words = self._WORD.findall(text.lower())
+            for start in range(len(words)):
+                for length in range(1, self._longest + 1):
+                    for key, name in self._by_words.get(tuple(words[start : start + length]), ()):
+                        found.setdefault(key, name)
+        return found
 
 
 # --- shared building blocks of rule content -----------------------------------------------------
@@ -310,6 +376,33 @@ class Content:
     medications: Medications
     vaccines: Vaccines
     rules: dict[str, RuleContent]
+    # Indexes for the facts step, built once here so that no call does work that grows with cards/.
+    lab_by_loinc: dict[str, str] = field(init=False)
+    condition_groups: GroupIndex = field(init=False)
+    vaccine_groups: GroupIndex = field(init=False)
+    medication_groups: GroupIndex = field(init=False)
+    medication_names: NameIndex = field(init=False)
+    baricitinib_names: NameIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        indexes = {
+            "lab_by_loinc": {  # load() has checked that no LOINC code belongs to two labs
+                code: key
+                for key, lab in self.labs.labs.items()
+                for system, code in self.valuesets[lab.valueset].exact_codes()
+                if system == codes.LOINC
+            },
+            "condition_groups": self._group_index(self.conditions.groups),
+            "vaccine_groups": self._group_index(self.vaccines.groups),
+            "medication_groups": self._group_index(self.medications.groups),
+            "medication_names": NameIndex({key: g.names for key, g in self.medications.groups.items()}),
+            "baricitinib_names": NameIndex({"baricitinib": self.medications.baricitinib.names}),
+        }
+        for name, index in indexes.items():
+            object.__setattr__(self, name, index)  # a frozen dataclass, filled in once
+
+    def _group_index(self, groups: dict[str, Any]) -> GroupIndex:
+        return GroupIndex({key: self.valuesets[g.valueset] for key, g in groups.items() if g.valueset})
 
     def valueset(self, name: str) -> ValueSet:
         return self.valuesets[name]
@@ -362,8 +455,13 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
 
     labs_path = content_dir / "labs.toml"
     labs = _validate(Labs, _read_toml(labs_path), labs_path)
+    lab_of_loinc: dict[str, str] = {}
     for key, lab in labs.labs.items():
         need_valueset(lab.valueset, labs_path, f"labs.{key}")
+        for system, code in sorted(valuesets[lab.valueset].exact_codes()):
+            other = lab_of_loinc.setdefault(code, key) if system == codes.LOINC else key
+            if other != key:
+                raise ContentError(f"{labs_path}: labs.{key}: LOINC {code} is already a code of labs.{other}")
         for unit in lab.units:
             if not re.fullmatch(r"[^\s]+( [^\s]+)?", unit):
                 raise ContentError(f"{labs_path}: labs.{key}: unit {unit!r} is not a unit string")

@@ -260,11 +260,6 @@ class _Builder:
         self.content = content
         self.as_of = as_of
         self.issues: list[DataIssue] = []
-        self._lab_by_code: dict[str, str] = {}
-        for key, lab in content.labs.labs.items():
-            for system, code in content.valueset(lab.valueset).exact_codes():
-                if system == codes.LOINC:
-                    self._lab_by_code[code] = key
 
     def skip(self, resource: Json, why: str) -> None:
         self.issues.append(DataIssue(reference(resource), why))
@@ -290,14 +285,12 @@ class _Builder:
         for resource in resources or ():
             if resource.get("resourceType") != "Condition":
                 continue
-            matches = []
-            for key, group in groups.items():
-                valueset = self.content.valueset(group.valueset)
-                for system, code, display in codings(resource.get("code")):
-                    entry = valueset.matches(system, code)
-                    if entry:
-                        matches.append((key, group, code, display or entry.display))
-                        break
+            matches, matched = [], set()
+            for system, code, display in codings(resource.get("code")):
+                for key, entry in self.content.condition_groups.find(system, code):
+                    if key not in matched:  # a group's first matching coding names it
+                        matched.add(key)
+                        matches.append((key, groups[key], code, display or entry.display))
             if not matches:
                 continue
             if not well_formed(Condition, resource):
@@ -322,7 +315,7 @@ class _Builder:
         for resource in resources:
             if resource.get("resourceType") != "Observation":
                 continue
-            key = _lab_key(resource.get("code"), self._lab_by_code)
+            key = _lab_key(resource.get("code"), self.content.lab_by_loinc)
             if key is None:
                 continue
             effective = _effective(resource)
@@ -480,9 +473,7 @@ class _Builder:
         for system, code, display in codings(concept):
             if system != codes.CVX or not code:
                 continue
-            groups = frozenset(
-                key for key, g in self.content.vaccines.groups.items() if self.content.valueset(g.valueset).matches(system, code)
-            )
+            groups = frozenset(key for key, _ in self.content.vaccine_groups.find(system, code))
             return code, display or concept_label(concept), groups
         return None
 

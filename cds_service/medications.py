@@ -5,7 +5,6 @@ A dose that cannot be derived is ``None`` with the reason, never a guess: the ca
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -69,19 +68,6 @@ def medication_concept(request: Json, contained_or_included: dict[str, Json]) ->
     return medication.get("code") if medication and isinstance(medication.get("code"), dict) else None
 
 
-@functools.lru_cache(maxsize=1024)  # names come from the content, so the cache holds each once
-def _whole_word(name: str) -> re.Pattern[str]:
-    return re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
-
-
-def _names_in(words: list[str], names: list[str]) -> str | None:
-    for word in words:
-        for name in names:
-            if _whole_word(name).search(word):
-                return name
-    return None
-
-
 def recognise_baricitinib(concept: Json, content: Content) -> tuple[str, bool] | None:
     """How baricitinib was recognised (and whether only by an unverified code), or None."""
     spec = content.medications.baricitinib
@@ -93,7 +79,7 @@ def recognise_baricitinib(concept: Json, content: Content) -> tuple[str, bool] |
             return f"RxNorm {code} ({entry.display})", False
         if entry:
             unverified = f"RxNorm {code} ({entry.display}, UNVERIFIED code)"
-    name = _names_in(concept_words(concept), spec.names)
+    name = content.baricitinib_names.find(concept_words(concept)).get("baricitinib")
     if name:
         return f"name '{name}'", False
     if unverified:
@@ -176,14 +162,10 @@ def read_baricitinib_order(
 
 def co_medication_groups(concept: Json, content: Content) -> list[tuple[str, MedicationGroup, str]]:
     """(group key, group, drug name) for each co-medication group the concept belongs to."""
-    found = []
-    for key, group in content.medications.groups.items():
-        valueset = content.valueset(group.valueset) if group.valueset else None
-        hit = next(
-            (entry.display for s, c, _ in codings(concept) if valueset and (entry := valueset.matches(s, c))),
-            None,
-        )
-        hit = hit or _names_in(concept_words(concept), group.names)
-        if hit:
-            found.append((key, group, hit))
-    return found
+    hits: dict[str, str] = {}
+    for system, code, _ in codings(concept):
+        for key, entry in content.medication_groups.find(system, code):
+            hits.setdefault(key, entry.display)
+    for key, name in content.medication_names.find(concept_words(concept)).items():
+        hits.setdefault(key, name)
+    return [(key, content.medications.groups[key], name) for key, name in hits.items()]

@@ -48,6 +48,8 @@ BROKEN = {
                               "medications.toml: ingredient must be a verified code of the baricitinib value set"),
     "unit-factor-not-positive": ("labs.toml", '"g/L" = 0.1', '"g/L" = 0.0',
                                  "labs.toml: labs.hemoglobin: Value error, Hemoglobin: unit factors must be positive"),
+    "loinc-in-two-labs": ("labs.toml", 'valueset = "lymphocytes"', 'valueset = "anc"',
+                          "labs.toml: labs.lymphocytes: LOINC 26499-4 is already a code of labs.anc"),
 }  # fmt: skip
 
 
