@@ -216,7 +216,7 @@ class OtherLoad:
         return max(0.0, others) / ((time.perf_counter() - self.wall) * (os.cpu_count() or 1))
 
 
-def report_table(app: Flask, settings: Settings, sizes: list[int], repeats: dict, seed: int) -> None:
+def report_table(app: Flask, settings: Settings, sizes: list[int], repeats: dict, seed: int) -> list[Row]:
     progress("timing (a) json.loads, (b) full R4B validation, (c) the service, per size ...")
     other = OtherLoad()
     plan = {n: repeats.get(n, (5, 1, 5)) for n in sizes}
@@ -238,9 +238,10 @@ def report_table(app: Flask, settings: Settings, sizes: list[int], repeats: dict
         f"(p99 {small.c.pct(99):.2f} ms), c - a = {small.c.median - small.a.median:.2f} ms. "
         f"Cards: {', '.join(small.cards)}."
     )
+    return rows
 
 
-def report_fallback(app: Flask, seed: int) -> None:
+def report_fallback(app: Flask, seed: int) -> dict[str, float]:
     progress("FHIR fallback against a server answering each query after 100 ms ...")
     fb = measure_fallback(app, seed)
     print(
@@ -249,9 +250,10 @@ def report_fallback(app: Flask, seed: int) -> None:
         f"one query: {fb['query_ms']:.0f} ms; the {fb['queries']} queries one after the other: "
         f"{fb['sum_ms']:.0f} ms"
     )
+    return fb
 
 
-def report_rss(app: Flask, seed: int, workdir: Path) -> None:
+def report_rss(app: Flask, seed: int, workdir: Path) -> dict[str, Any]:
     progress("peak RSS of one 50,000-Observation call, in a fresh process ...")
     rss = measure_rss(app, seed, workdir)
     mib, body = 1024 * 1024, rss["body_bytes"]
@@ -263,7 +265,9 @@ def report_rss(app: Flask, seed: int, workdir: Path) -> None:
     )
 
 
-def report_load(app: Flask, seed: int, workdir: Path, seconds: float, connections: int, tool: str) -> None:
+def report_load(
+    app: Flask, seed: int, workdir: Path, seconds: float, connections: int, tool: str
+) -> dict[str, Any]:
     workers = Settings().workers
     progress(f"load run: cds-service serve ({workers} workers), {seconds:g} s ...")
     body = orjson.dumps(hook_request(100, app.extensions["cds_runtime"].content, utc_today(), seed))
@@ -276,6 +280,46 @@ def report_load(app: Flask, seed: int, workdir: Path, seconds: float, connection
         f"service CPU {r['service_cpu_ms_per_call']:.1f} ms per call; other processes took "
         f"{r['others_cpu_share']:.0%} of the machine meanwhile"
     )
+    return r
+
+
+def targets(
+    rows: list[Row] | None,
+    fallback: dict[str, float] | None,
+    rss: dict[str, Any] | None,
+    load_run: dict | None,
+) -> list[tuple[str, str, bool]]:
+    """(target, what this run measured, met?) for each target of the issue that this run measured."""
+    found = []
+    by_size = {r.size: r for r in rows or []}
+    if 10_000 in by_size:
+        ratio = by_size[10_000].c.median / by_size[10_000].a.median
+        found.append(("c/a at 10,000 Observations <= 1.5", f"{ratio:.2f}", ratio <= 1.5))
+    if 100 in by_size:
+        small = by_size[100].c.median
+        found.append(("fixed overhead (c, 100 Observations) < 5 ms", f"{small:.2f} ms median", small < 5))
+    if rss:
+        multiple = rss["service_growth"] / rss["body_bytes"]
+        floor = rss["json_growth"] / rss["body_bytes"]
+        found.append(
+            ("peak RSS growth a small multiple of the body", f"{multiple:.1f} x (json.loads alone {floor:.1f} x)",
+             multiple <= 2 * floor)
+        )  # fmt: skip
+    if fallback:
+        call, query = fallback["call_median_ms"], fallback["query_ms"]
+        found.append(
+            ("fallback close to one query's latency", f"{call:.0f} ms vs {query:.0f} ms", call < 1.5 * query)
+        )
+    if load_run:
+        rate, p99 = load_run["calls_per_s"], load_run["p99_ms"]
+        found.append(
+            (
+                "load: >= 200 calls/s, p99 < 50 ms",
+                f"{rate:.0f} calls/s, p99 {p99:.1f} ms",
+                rate >= 200 and p99 < 50,
+            )
+        )
+    return found
 
 
 def cpu_reference() -> float:
@@ -320,16 +364,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{cpu_reference():.0f} ms"
         )
         started = time.perf_counter()
+        rows = fallback = rss = load_run = None
         if "table" not in skip:
             sizes = [int(s) for s in args.sizes.split(",") if s]
-            report_table(app, settings, sizes, QUICK if args.quick else REPEATS, args.seed)
+            rows = report_table(app, settings, sizes, QUICK if args.quick else REPEATS, args.seed)
         if "fallback" not in skip:
-            report_fallback(app, args.seed)
+            fallback = report_fallback(app, args.seed)
         if "rss" not in skip:
-            report_rss(app, args.seed, workdir)
+            rss = report_rss(app, args.seed, workdir)
         if "load" not in skip:
-            report_load(app, args.seed, workdir, args.load_seconds, args.connections, args.load_tool)
+            load_run = report_load(
+                app, args.seed, workdir, args.load_seconds, args.connections, args.load_tool
+            )
         print(f"\nCPU reference at the end: {cpu_reference():.0f} ms")
+        print("\n## Targets\n\n| target | this run | met |\n|---|---|---|")
+        for target, measured, met in targets(rows, fallback, rss, load_run):
+            print(f"| {target} | {measured} | {'yes' if met else '**NO**'} |")
         progress(f"done in {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -3,6 +3,7 @@ the rules are loaded once at start-up, never per call, and a patient with years 
 
 from __future__ import annotations
 
+import re
 import tomllib
 import uuid
 
@@ -68,3 +69,27 @@ def test_generated_patients_are_valid_r4b(content, size):
 
     valid, invalid = validate_everything(orjson.dumps(generated_request(size, content, utc_today())))
     assert invalid == 0 and valid > size
+
+
+def test_the_benchmark_runs_and_states_each_target_it_measured(capsys):
+    """A smoke run of ``python -m bench`` (one small size, no load run): it must not rot between the
+    sessions that read its figures. The figures themselves are not checked: tests time nothing."""
+    from bench.run import main
+
+    assert main(["--quick", "--sizes", "100", "--skip", "fallback,rss,load"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"^\| 100 \| [0-9.]+ MB \| [0-9.]+ / ", printed, re.MULTILINE), printed
+    targets = printed.split("## Targets")[1]
+    assert "fixed overhead (c, 100 Observations) < 5 ms" in targets
+    assert "c/a at 10,000" not in targets, "a size that was not run has no verdict"
+
+
+def test_a_missed_target_is_marked_as_missed():
+    from bench.run import targets
+
+    load_run = {"calls_per_s": 180.0, "p99_ms": 20.0}
+    fallback = {"call_median_ms": 400.0, "query_ms": 100.0}
+    assert targets(None, fallback, None, load_run) == [
+        ("fallback close to one query's latency", "400 ms vs 100 ms", False),
+        ("load: >= 200 calls/s, p99 < 50 ms", "180 calls/s, p99 20.0 ms", False),
+    ]
