@@ -4,7 +4,8 @@
 reads BODY_FILE, resets the kernel's peak-RSS mark, makes one call with that body and reads the peak
 again (Linux: ``VmHWM`` in /proc/self/status, reset through /proc/self/clear_refs; ``ru_maxrss`` would
 carry the parent's peak across fork and exec). ``python -m bench.rss json BODY_FILE`` does the same for
-``json.loads`` alone, for comparison. Prints one JSON object: body bytes, RSS before, peak after (bytes).
+``json.loads`` alone, and ``orjson`` for ``orjson.loads`` (the service's parser), for comparison.
+Prints one JSON object: body bytes, RSS before, peak after (bytes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import gc
 import json
 import sys
 from pathlib import Path
+
+import orjson
 
 
 def _status(field: str) -> int:
@@ -36,10 +39,11 @@ def _peak() -> int:
 
 def main(argv: list[str]) -> int:
     mode, body_path = argv[0], Path(argv[1])
-    if mode == "json":
+    if mode in ("json", "orjson"):
+        parse = json.loads if mode == "json" else orjson.loads
         body = body_path.read_bytes()
         before = _baseline()
-        parsed = json.loads(body)
+        parsed = parse(body)
         after = _peak()
         del parsed
     else:

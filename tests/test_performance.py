@@ -89,7 +89,13 @@ def test_a_missed_target_is_marked_as_missed():
 
     load_run = {"calls_per_s": 180.0, "p99_ms": 20.0}
     fallback = {"call_median_ms": 400.0, "query_ms": 100.0}
-    assert targets(None, fallback, None, load_run) == [
+    rss = {"body_bytes": 10, "service_growth": 130, "json_growth": 60, "orjson_growth": 80}
+    assert targets(None, fallback, rss, load_run) == [
+        (
+            "peak RSS growth a small multiple of the body (at most twice json.loads's)",
+            "13.0 x (json.loads alone 6.0 x, orjson.loads alone 8.0 x)",
+            False,
+        ),
         ("fallback close to one query's latency", "400 ms vs 100 ms", False),
         ("load: >= 200 calls/s, p99 < 50 ms", "180 calls/s, p99 20.0 ms", False),
     ]
