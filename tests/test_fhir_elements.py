@@ -14,12 +14,12 @@ from types import UnionType
 from typing import Any, get_args, get_origin
 
 import pytest
-from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench import full_parse
 from cds_service import fhir_elements
-from cds_service.fixtures import FIXTURES, hook_request
+from cds_service.fixtures import FIXTURES, patient_resources
 
 PATIENT = {"reference": "Patient/p1"}
 # Elements the R4B model requires but no rule reads: carried, unchanged, into what the full model sees.
@@ -44,6 +44,11 @@ BASE = {
 }  # fmt: skip
 REMOVED = object()
 MODELS = {kind: getattr(fhir_elements, kind) for kind in BASE}
+CHOICES = {
+    "effective": fhir_elements.EFFECTIVE,
+    "value": fhir_elements.VALUE,
+    "occurrence": fhir_elements.OCCURRENCE,
+}
 
 odd_strings = st.sampled_from(["", " ", "final", "fin al", " final", "a\tb", "x\n", "Ünïcode", "a" * 70])
 date_times = st.sampled_from([
@@ -102,23 +107,14 @@ def mutated(draw: st.DrawFn, kind: str) -> dict[str, Any]:
 
 
 def full_model_accepts(resource: dict[str, Any]) -> bool:
-    try:
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except Exception:  # pydantic's ValidationError and the plain ValueErrors of fhir.resources' types
-        return False
-    return True
+    return full_parse.parse(resource) is not None
 
 
 def full_r4b_verdict(resource: dict[str, Any]) -> bool:
     """The fhir.resources R4B model's verdict on the elements the light model reads (and the required
     ones it carries unchanged)."""
     model = MODELS[resource["resourceType"]]
-    variants = {
-        prefix + variant
-        for prefix, group in (("effective", fhir_elements.EFFECTIVE), ("value", fhir_elements.VALUE),
-                              ("occurrence", fhir_elements.OCCURRENCE))
-        for variant in group
-    }  # fmt: skip
+    variants = {prefix + variant for prefix, group in CHOICES.items() for variant in group}
     kept = model.model_fields.keys() | BASE[resource["resourceType"]].keys() | variants
     return full_model_accepts({k: v for k, v in resource.items() if k in kept})
 
@@ -150,11 +146,6 @@ ODD_VALUES = [
     "2026-11-11T13:20:48+15:00", "not a uri", 0, 2, -1, 2.5, 1e308, 10**30, "2.0", "01", "1e3", "abc", True,
     False, [], {}, [None], [{}], ["final"],
 ]  # fmt: skip
-CHOICES = {
-    "effective": fhir_elements.EFFECTIVE,
-    "value": fhir_elements.VALUE,
-    "occurrence": fhir_elements.OCCURRENCE,
-}
 
 
 def read_paths(model: type[Any], prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -231,22 +222,13 @@ def test_choice_and_required_elements_are_judged_as_the_full_model_does(kind, ch
     assert fhir_elements.well_formed(MODELS[kind], resource) == full_r4b_verdict(resource)
 
 
-def fixture_resources() -> list[dict[str, Any]]:
-    found = []
-    for path in sorted((FIXTURES / "patients").glob("*.json")):
-        request = hook_request("patient-view", path.stem, [])
-        for value in request["prefetch"].values():
-            entries = (
-                [e["resource"] for e in value.get("entry", [])]
-                if value.get("resourceType") == "Bundle"
-                else [value]
-            )
-            found += [r for r in entries if r.get("resourceType") in MODELS]
-    return found
-
-
 def test_every_fixture_resource_is_judged_as_the_full_model_judges_it():
-    resources = fixture_resources()
+    resources = [
+        resource
+        for path in sorted((FIXTURES / "patients").glob("*.json"))
+        for resource in patient_resources(path.stem)
+        if resource["resourceType"] in MODELS
+    ]
     assert len(resources) > 1000
     for resource in resources:
         valid = full_model_accepts(resource)
