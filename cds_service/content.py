@@ -300,6 +300,21 @@ class CodedAnswers(ContentModel):
     negative_words: list[str]
     indeterminate_words: list[str]
 
+    # Lower-cased once at load, not per result; in the order a result's words are read (indeterminate,
+    # negative, positive), as facts.py has always read them.
+    _words: tuple[tuple[str, frozenset[str]], ...] = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        self._words = tuple(
+            (meaning, frozenset(w.lower() for w in words))
+            for meaning, words in (("indeterminate", self.indeterminate_words), ("negative", self.negative_words),
+                                   ("positive", self.positive_words))
+        )  # fmt: skip
+
+    @property
+    def words_by_meaning(self) -> tuple[tuple[str, frozenset[str]], ...]:
+        return self._words
+
 
 class Labs(ContentModel):
     labs: dict[str, LabDefinition]
@@ -329,6 +344,14 @@ class Baricitinib(ContentModel):
     products: list[ProductStrength]
     tablet_units: list[str]
     mass_units: dict[str, float]
+    _strength_by_code: dict[str, float] = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        self._strength_by_code = {p.code: p.strength_mg for p in self.products}
+
+    @property
+    def strength_by_code(self) -> dict[str, float]:
+        return self._strength_by_code
 
 
 class MedicationGroup(ContentModel):

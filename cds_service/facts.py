@@ -386,8 +386,8 @@ class _Builder:
         for interpretation in as_list(resource.get("interpretation")):
             words += concept_words(interpretation) + [c for _, c, _ in codings(interpretation) if c]
         normalised = {w.strip().lower() for w in words}
-        for meaning, vocabulary in (("indeterminate", answers.indeterminate_words), ("negative", answers.negative_words), ("positive", answers.positive_words)):
-            if normalised & {v.lower() for v in vocabulary}:
+        for meaning, vocabulary in answers.words_by_meaning:
+            if normalised & vocabulary:
                 return meaning, words[0]  # type: ignore[return-value]
         return None, words[0] if words else concept_label(concept) if concept else "no value"
 

@@ -88,8 +88,7 @@ def recognise_baricitinib(concept: Json, content: Content) -> tuple[str, bool] |
 
 
 def strength_mg(concept: Json, content: Content) -> tuple[float | None, str | None]:
-    spec = content.medications.baricitinib
-    by_code = {p.code: p.strength_mg for p in spec.products}
+    by_code = content.medications.baricitinib.strength_by_code
     coded = {by_code[c] for s, c, _ in codings(concept) if s == codes.RXNORM and c in by_code}
     written = {float(m.group(1)) for w in concept_words(concept) for m in _STRENGTH.finditer(w)}
     found = coded | written

@@ -8,6 +8,7 @@ machine is doing.
 from __future__ import annotations
 
 import gc
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -107,7 +108,8 @@ EXTRA = 40  # groups of each kind added; each value set also gets 5 x EXTRA more
 
 def grown(cards: Path, into: Path) -> Path:
     """A copy of cards/ with EXTRA more condition, vaccine and drug groups (codes no fixture uses, drug
-    names no fixture writes) and 5 x EXTRA more ICD-10-CM codes and prefixes in every value set. Drug
+    names no fixture writes), 5 x EXTRA more ICD-10-CM codes and prefixes in every value set and EXTRA
+    more words for each coded lab answer. Drug
     names are looked up by runs of words as long as the longest name, so the added names are no longer
     than the shipped ones (two words)."""
     shutil.copytree(cards, into)
@@ -141,6 +143,12 @@ def grown(cards: Path, into: Path) -> Path:
     for name, added in groups.items():
         path = into / f"{name}.toml"
         path.write_text(path.read_text() + added)
+    labs = into / "labs.toml"
+    for meaning in ("positive", "negative", "indeterminate"):
+        extra_words = "".join(f', "unused {meaning} word {n}"' for n in range(EXTRA))
+        labs.write_text(
+            re.sub(rf"^({meaning}_words = \[.*)\]$", rf"\1{extra_words}]", labs.read_text(), flags=re.M)
+        )
     return into
 
 
@@ -176,6 +184,7 @@ def test_a_call_does_no_more_work_when_cards_grows(tmp_path):
             ("order-select", "sle-baseline", ["baricitinib-4mg"]),
             ("order-sign", "combo-several", ["baricitinib-2mg"]),
             ("order-select", "infection-several", ["baricitinib-4mg"]),
+            ("order-select", "infection-hbsag-reactive-text", ["baricitinib-4mg"]),  # a coded answer in words
             ("patient-view", "sle-on-baricitinib", []),
         ]
     ]
