@@ -252,6 +252,20 @@ def _template_fields(model: BaseModel, prefix: str = "") -> list[tuple[str, str]
 # --- facts-layer content: labs, conditions, medications, vaccines -------------------------------
 
 
+class ReadAs(ContentModel):
+    """A unit a lab writes that its LOINC code defines more exactly (eGFR "mL/min" is per 1.73 m2)."""
+
+    unit: str
+    why: str
+
+
+class DerivedCount(ContentModel):
+    """An absolute count derived from a total count and a percentage of it taken at the same time."""
+
+    count: str  # the lab key of the total (white cells)
+    percent: str  # the lab key of the percentage (neutrophils per 100 white cells)
+
+
 class LabDefinition(ContentModel):
     label: str
     valueset: str
@@ -261,6 +275,9 @@ class LabDefinition(ContentModel):
     display_unit: str | None = None  # how the canonical unit is written for clinicians ("cells/uL")
     units: dict[str, float] = Field(default_factory=dict)
     plausible: tuple[float, float] | None = None
+    read_as: dict[str, ReadAs] = Field(default_factory=dict)
+    text_unit: ReadAs | None = None  # the unit of a number written as text with none (">60" for eGFR)
+    derived: DerivedCount | None = None
 
     @model_validator(mode="after")
     def _quantity_has_units(self) -> LabDefinition:
@@ -322,6 +339,28 @@ class Labs(ContentModel):
     egfr_equation: EgfrEquation
 
 
+class WrittenUnit(ContentModel):
+    """A unit string lab feeds write in Quantity.unit (or after a number in text), and its UCUM code."""
+
+    written: str = Field(min_length=1)
+    ucum: str = Field(min_length=1)
+    source: str
+    seen: bool  # the string was seen as written at the source (else a near variant was)
+
+
+class Units(ContentModel):
+    written: list[WrittenUnit]
+    sources: dict[str, SourceRef]
+
+    _ucum_of: dict[str, str] = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        self._ucum_of = {w.written: w.ucum for w in self.written}
+
+    def ucum_of(self, written: str) -> str | None:
+        return self._ucum_of.get(written.strip())
+
+
 class ConditionGroup(ContentModel):
     label: str
     valueset: str
@@ -367,8 +406,26 @@ class MedicationGroup(ContentModel):
         return self
 
 
+class Dosing(ContentModel):
+    """How a Dosage's timing is read: timing.code and timing.repeat.when events, in times a day."""
+
+    timing_codes: dict[str, float]
+    timing_events: dict[str, float]
+    source: SourceRef
+
+    @model_validator(mode="after")
+    def _positive(self) -> Dosing:
+        for name, per_day in [*self.timing_codes.items(), *self.timing_events.items()]:
+            if per_day <= 0:
+                raise ValueError(f"{name}: times a day must be positive")
+        if any(code != code.upper() for code in self.timing_codes):
+            raise ValueError("timing_codes: write codes in upper case (they are matched ignoring case)")
+        return self
+
+
 class Medications(ContentModel):
     baricitinib: Baricitinib
+    dosing: Dosing
     groups: dict[str, MedicationGroup]
 
 
@@ -395,6 +452,7 @@ class Content:
     vocabulary: Vocabulary
     valuesets: dict[str, ValueSet]
     labs: Labs
+    units: Units
     conditions: Conditions
     medications: Medications
     vaccines: Vaccines
@@ -488,6 +546,30 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
         for unit in lab.units:
             if not re.fullmatch(r"[^\s]+( [^\s]+)?", unit):
                 raise ContentError(f"{labs_path}: labs.{key}: unit {unit!r} is not a unit string")
+        for written, read_as in [*lab.read_as.items(), *([("text", lab.text_unit)] if lab.text_unit else [])]:
+            if read_as.unit not in lab.units:
+                raise ContentError(f"{labs_path}: labs.{key}: {written!r} is read as {read_as.unit!r}, not one of its units")
+        if lab.derived is not None:
+            count, percent = labs.labs.get(lab.derived.count), labs.labs.get(lab.derived.percent)
+            if count is None or percent is None:
+                raise ContentError(f"{labs_path}: labs.{key}.derived: names a lab that is not defined")
+            if count.canonical_unit != lab.canonical_unit or percent.canonical_unit != "%":
+                raise ContentError(
+                    f"{labs_path}: labs.{key}.derived: the count must be in {lab.canonical_unit!r} and the percentage in '%'"
+                )
+
+    units_path = content_dir / "units.toml"
+    units = _validate(Units, _read_toml(units_path), units_path)
+    accepted = {unit for lab in labs.labs.values() for unit in lab.units}
+    seen: set[str] = set()
+    for entry in units.written:
+        if entry.written in seen:
+            raise ContentError(f"{units_path}: {entry.written!r} is listed twice")
+        seen.add(entry.written)
+        if entry.ucum not in accepted:
+            raise ContentError(f"{units_path}: {entry.written!r} maps to {entry.ucum!r}, which no lab in labs.toml accepts")
+        if entry.source not in units.sources:
+            raise ContentError(f"{units_path}: {entry.written!r}: source {entry.source!r} is not in [sources]")
 
     conditions_path = content_dir / "conditions.toml"
     conditions = _validate(Conditions, _read_toml(conditions_path), conditions_path)
@@ -541,7 +623,7 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     if missing:
         raise ContentError(f"{content_dir / 'rules'}: no content file for rule(s) {missing}")
 
-    return Content(vocabulary, valuesets, labs, conditions, medications, vaccines, rules)
+    return Content(vocabulary, valuesets, labs, units, conditions, medications, vaccines, rules)
 
 
 @dataclass(frozen=True)

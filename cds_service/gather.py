@@ -1,7 +1,9 @@
 """Step 3: the data each prefetch key stands for: from prefetch when the EHR sent it, else fetched.
 
 Every key ends with a status, ``prefetched``, ``fetched`` or ``unavailable`` (with the reason), never a
-silently empty list. Missing keys are fetched concurrently. Where the CDS Hooks 2.0 spec says the
+silently empty list. Missing keys are fetched concurrently. Entries of a resource type the key does not
+hold (a Condition under ``observations``) are set aside and counted; a required key left with nothing of
+its own (a ``patient`` prefetch with no Patient, or another patient's) counts as not prefetched. Where the CDS Hooks 2.0 spec says the
 service SHALL answer 412 (required data neither prefetched nor obtainable), ``PreconditionFailed`` is
 raised; partial failures are carried to the data-quality card instead.
 """
@@ -26,6 +28,7 @@ class KeyData:
     status: Literal["prefetched", "fetched", "unavailable"]
     resources: list[Json]
     reason: str | None = None
+    set_aside: int = 0  # entries of another resource type, or another Patient
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,19 @@ class Gathered:
 
     def unavailable(self) -> dict[str, str]:
         return {k: d.reason or "unavailable" for k, d in self.keys.items() if d.status == "unavailable"}
+
+    def set_aside(self) -> dict[str, int]:
+        return {k: d.set_aside for k, d in self.keys.items() if d.set_aside}
+
+
+def own_entries(resources: list[Json], kinds: frozenset[str], patient_id: str) -> tuple[list[Json], int]:
+    """The entries of the key's resource types (a Patient only when it is the context patient), and how
+    many others there were."""
+    kept = [
+        r for r in resources
+        if r["resourceType"] in kinds and not (r["resourceType"] == "Patient" and r.get("id") not in (None, "", patient_id))
+    ]  # fmt: skip
+    return kept, len(resources) - len(kept)
 
 
 def from_prefetch(value: Any) -> list[Json] | None:
@@ -69,20 +85,25 @@ def from_prefetch(value: Any) -> list[Json] | None:
 
 def gather(
     queries: dict[str, str],
+    kinds: dict[str, frozenset[str]],
     required: frozenset[str],
+    patient_id: str,
     prefetch: dict[str, Any] | None,
     client: FhirClient | None,
     executor: Executor,
 ) -> Gathered:
-    """``queries`` maps each prefetch key to its query with the context already filled in."""
+    """``queries`` maps each prefetch key to its query with the context already filled in; ``kinds``
+    each key to the resource types it holds."""
     keys: dict[str, KeyData] = {}
     to_fetch: list[str] = []
     for key in queries:
         resources = from_prefetch((prefetch or {}).get(key))
         if resources is not None:
-            keys[key] = KeyData("prefetched", resources)
-        else:
-            to_fetch.append(key)
+            own, others = own_entries(resources, kinds[key], patient_id)
+            if own or key not in required:
+                keys[key] = KeyData("prefetched", own, set_aside=others)
+                continue
+        to_fetch.append(key)
 
     if to_fetch and client is None:
         missing_required = sorted(k for k in to_fetch if k in required)
@@ -110,8 +131,11 @@ def gather(
                 if key in required:
                     raise PreconditionFailed(f"{key}: {outcome.reason}")
                 keys[key] = KeyData("unavailable", [], outcome.reason)
-            elif isinstance(outcome, FhirTruncated):
-                keys[key] = KeyData("fetched", outcome.resources, outcome.reason)
-            else:
-                keys[key] = KeyData("fetched", outcome)
+                continue
+            fetched = outcome.resources if isinstance(outcome, FhirTruncated) else outcome
+            own, others = own_entries(fetched, kinds[key], patient_id)
+            if not own and key in required:
+                raise PreconditionFailed(f"{key}: the FHIR server returned none for this patient")
+            reason = outcome.reason if isinstance(outcome, FhirTruncated) else None
+            keys[key] = KeyData("fetched", own, reason, set_aside=others)
     return Gathered(keys)

@@ -8,7 +8,7 @@ import copy
 
 from . import codes
 from .cards import Action
-from .medications import BaricitinibOrder
+from .facts import BaricitinibOrder
 
 
 def _has_id(reference: str) -> bool:

@@ -66,7 +66,9 @@ def run(
     patient_id = request.context.patient_id
     gathered = gather(
         service.queries(content, patient_id),
+        service.kinds(content),
         service.required_keys(content),
+        patient_id,
         request.prefetch,
         runtime.fhir_client(request, fhir_servers),
         runtime.executor,

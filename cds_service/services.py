@@ -20,6 +20,7 @@ PATIENT = "{{context.patientId}}"
 class PrefetchKey:
     key: str
     template: str
+    kinds: frozenset[str]  # the resource types the key holds; other entries are set aside and counted
     required: bool = False  # True: without it the service answers 412 (nothing useful can be said)
     purpose: str = ""
 
@@ -27,17 +28,21 @@ class PrefetchKey:
 def prefetch_keys(content: Content) -> tuple[PrefetchKey, ...]:
     loinc = ",".join(f"{codes.LOINC}|{code}" for code in content.observation_codes())
     return (
-        PrefetchKey("patient", f"Patient/{PATIENT}", required=True, purpose="age and sex"),
-        PrefetchKey("conditions", f"Condition?patient={PATIENT}", purpose="indications, infections, thrombosis"),
+        PrefetchKey("patient", f"Patient/{PATIENT}", frozenset({"Patient"}), required=True, purpose="age and sex"),
+        PrefetchKey("conditions", f"Condition?patient={PATIENT}", frozenset({"Condition"}),
+                    purpose="indications, infections, thrombosis"),
         PrefetchKey(
             "observations",
             f"Observation?patient={PATIENT}&code={loinc}&_sort=-date&_count=200",
+            frozenset({"Observation"}),
             purpose="the lab results the rules use, newest first",
         ),
-        PrefetchKey("immunizations", f"Immunization?patient={PATIENT}", purpose="vaccination history"),
+        PrefetchKey("immunizations", f"Immunization?patient={PATIENT}", frozenset({"Immunization"}),
+                    purpose="vaccination history"),
         PrefetchKey(
             "medications",
             f"MedicationRequest?patient={PATIENT}&status=active&_include=MedicationRequest:medication",
+            frozenset({"MedicationRequest", "Medication"}),
             purpose="current therapy and co-medications",
         ),
     )
@@ -67,6 +72,9 @@ class ServiceDeclaration:
     def queries(self, content: Content, patient_id: str) -> dict[str, str]:
         """Each prefetch key's query for this patient (the id URL-encoded: it comes from the caller)."""
         return {k.key: k.template.replace(PATIENT, quote(patient_id, safe="")) for k in prefetch_keys(content)}
+
+    def kinds(self, content: Content) -> dict[str, frozenset[str]]:
+        return {k.key: k.kinds for k in prefetch_keys(content)}
 
     def required_keys(self, content: Content) -> frozenset[str]:
         return frozenset(k.key for k in prefetch_keys(content) if k.required)

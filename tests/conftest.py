@@ -112,6 +112,9 @@ class FakeFhirServer:
         for resource in resources:
             if resource["resourceType"] == "Patient":
                 resource["id"] = patient_id
+            for element in ("subject", "patient"):  # the renamed patient's own resources stay theirs
+                if isinstance(resource.get(element), dict):
+                    resource[element] = {"reference": f"Patient/{patient_id}"}
             if anc is not None and resource.get("id") == "anc":
                 resource["valueQuantity"]["value"] = anc
         by_type: dict[str, list[dict]] = {}

@@ -28,7 +28,7 @@ def env(tmp_path, monkeypatch):
 def test_invoke_a_ready_made_request_prints_the_cards_readably(env, capsys):
     assert main(["invoke", "order-select/low-anc-new-start"]) == 0
     out = capsys.readouterr().out
-    assert "CRITICAL (lab-hold): Hold baricitinib: Absolute neutrophil count 800 cells/uL" in out
+    assert "CRITICAL (lab-hold): Hold baricitinib: ANC 800 cells/uL" in out
     assert "-> suggestion: Remove the baricitinib draft order (delete MedicationRequest/draft-baricitinib)" in out
 
 

@@ -100,13 +100,13 @@ def test_a_current_egfr_result_is_used_rather_than_computed(content):
 def test_egfr_is_not_computed_without_the_patients_sex(content):
     facts = facts_for(content, [patient(None, "1976-01-01"), creatinine(0.9)])
     assert facts.egfr is None
-    assert facts.egfr_problem == "eGFR cannot be computed from creatinine without the patient's age and sex"
+    assert facts.egfr_problem == "eGFR cannot be computed from the creatinine of 2026-11-10 without the patient's sex"
 
 
 def test_egfr_is_not_computed_from_an_out_of_date_creatinine(content):
     facts = facts_for(content, [patient("female", "1976-01-01"), creatinine(0.9, day="2026-06-01")])
     assert facts.egfr is None
-    assert facts.egfr_problem == "no current eGFR or serum creatinine result"
+    assert facts.egfr_problem == "the newest Serum creatinine (2026-06-01) is out of date"
 
 
 # --- look-back windows --------------------------------------------------------------------------------------
@@ -125,18 +125,40 @@ def anc(rid: str, value: float, day: str, **elements: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "malformed",
-    [{"status": "final "}, {"valueQuantity": {"value": 0.4, "unit": ""}}, {"valueString": "0.4"},
-     {"referenceRange": {"high": {"value": 7.5}}}, {"interpretation": [None]}],
-    ids=["status-with-trailing-space", "empty-unit", "two-values", "range-not-an-array", "null-interpretation"],
+    [{"status": "final "}, {"valueString": "0.4"}, {"referenceRange": {"high": {"value": 7.5}}},
+     {"effectiveDateTime": "2026-11-10T09:00"}],
+    ids=["status-with-trailing-space", "two-values", "range-not-an-array", "time-without-zone"],
 )  # fmt: skip
-def test_a_newest_result_malformed_where_the_rules_read_is_skipped_and_reported(content, malformed):
+def test_a_newest_result_malformed_where_the_rules_read_is_not_replaced_by_an_older_one(content, malformed):
     newest = anc("anc-new", 0.4, "2026-11-10", **malformed)
     facts = facts_for(content, [newest, anc("anc-old", 2.1, "2026-10-01")])
     reading = facts.lab("anc")
-    assert (reading.status, reading.result.resource, reading.result.value) == ("current", "Observation/anc-old", 2100)
-    assert [(i.what, i.why) for i in facts.data_issues] == [
-        ("Observation/anc-new", "malformed Absolute neutrophil count Observation skipped")
-    ]
+    assert (reading.status, reading.result, str(reading.taken)) == ("unreadable", None, "2026-11-10")
+    assert reading.problem == "ANC result of 2026-11-10 is malformed where it is read"
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [{"code": {"coding": [{"system": LOINC, "code": "751-8", "display": ""}], "text": ""}},
+     {"interpretation": [None]}, {"interpretation": []}, {"referenceRange": [{}]}, {"note": [{"text": ""}]},
+     {"valueQuantity": {"value": 0.4, "unit": "", "system": UCUM, "code": "10*3/uL"}}],
+    ids=["empty-display-and-text", "null-in-array", "empty-array", "empty-object", "empty-unread-string",
+         "empty-unit-beside-a-code"],
+)  # fmt: skip
+def test_an_empty_string_object_or_array_is_read_as_absent(content, empty):
+    """As HAPI FHIR's lenient parser: "display": "" (common in real exports) must not hide a low ANC."""
+    newest = anc("anc-new", 0.4, "2026-11-10", **empty)
+    facts = facts_for(content, [newest, anc("anc-old", 2.1, "2026-10-01")])
+    reading = facts.lab("anc")
+    assert (reading.status, reading.result.resource, reading.result.value) == ("current", "Observation/anc-new", 400)
+    assert facts.data_issues == []
+
+
+def test_a_newest_result_with_no_unit_at_all_is_unreadable_not_replaced(content):
+    newest = anc("anc-new", 0.4, "2026-11-10", valueQuantity={"value": 0.4, "unit": ""})
+    facts = facts_for(content, [newest, anc("anc-old", 2.1, "2026-10-01")])
+    reading = facts.lab("anc")
+    assert (reading.status, reading.problem) == ("unreadable", "ANC 0.4 (no unit) of 2026-11-10: no unit")
 
 
 def test_a_newest_result_malformed_only_where_no_rule_reads_is_used(content):

@@ -1,4 +1,4 @@
-"""fhir_elements.py accepts and refuses what the full R4B models do, on the elements the rules read.
+"""fhir/elements.py accepts and refuses what the full R4B models do, on the elements the rules read.
 
 Hypothesis puts awkward values (partial dates, dates without a time zone, codes with spaces, decimals
 as strings, booleans, nulls, objects where arrays belong...) into the elements a model lists and checks
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import full_parse
-from cds_service import fhir_elements
+from cds_service.fhir import elements as fhir_elements
 from cds_service.fixtures import FIXTURES, patient_resources
 
 PATIENT = {"reference": "Patient/p1"}

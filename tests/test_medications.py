@@ -1,4 +1,4 @@
-"""Recognising baricitinib and deriving its daily dose (cds_service/medications.py)."""
+"""Recognising baricitinib and deriving its daily dose (cds_service/facts/medications.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.medications import BaricitinibOrder, read_baricitinib_order, recognise_baricitinib
+from cds_service.facts.medications import BaricitinibOrder, read_baricitinib_order, recognise_baricitinib
 
 RXNORM, UCUM = "http://www.nlm.nih.gov/research/umls/rxnorm", "http://unitsofmeasure.org"
 INGREDIENT = {"system": RXNORM, "code": "2047232", "display": "baricitinib"}

@@ -25,8 +25,9 @@ import pytest
 from bench.full_parse import fully_parsed
 from bench.patients import hook_request as generated_request
 from cds_service import Settings, create_app
-from cds_service.facts import IGNORED_OBSERVATION_STATUS, utc_today
-from cds_service.fhir_read import parse_datetime
+from cds_service.facts import utc_today
+from cds_service.facts.labs import IGNORED_OBSERVATION_STATUS
+from cds_service.fhir.dates import parse_datetime
 from cds_service.fixtures import FIXTURES, hook_request, rolled_to
 from cds_service.services import SERVICES
 

@@ -1,5 +1,9 @@
 """Step 5: the rules. Each is a small pure function from PatientFacts and its content entry to cards.
 
+A rule that could not decide (the result it needs is missing, unreadable, or bounded by a comparator that
+leaves its threshold open) returns a ``NotRun`` instead of a card; the data-quality card, which runs last,
+says so, as a warning when it was a safety check.
+
 A rule module registers itself with ``@rule("name", ContentModel)``; ``cards/rules/<name>.toml`` holds
 its reviewed content, and ``content.load`` checks that every file has a rule and every rule a file.
 Adding a rule touches ``cards/`` and one module here, nothing else.
@@ -21,7 +25,7 @@ from ..facts import NotRun, PatientFacts
 
 log = logging.getLogger(__name__)
 
-RuleFunction = Callable[[PatientFacts, Any], list[Card]]
+RuleFunction = Callable[[PatientFacts, Any], list[Card | NotRun]]
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,11 @@ def evaluate(facts: PatientFacts, content: Content) -> list[Card]:
             if missing:
                 not_run.append(NotRun(entry.title, f"needs {', '.join(missing)}, which could not be had"))
         try:
-            cards += item.function(facts, entry)
+            for found in item.function(facts, entry):
+                if isinstance(found, NotRun):
+                    not_run.append(found)
+                else:
+                    cards.append(found)
         except Exception:
             log.exception("rule %s failed", item.name)
             not_run.append(NotRun(entry.title, "the check failed with an internal error"))

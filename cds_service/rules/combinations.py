@@ -8,8 +8,7 @@ from pydantic import Field
 
 from ..cards import Card
 from ..content import ContentModel, RuleContent
-from ..facts import PatientFacts
-from ..medications import CoMedication
+from ..facts import CoMedication, PatientFacts
 from . import card, fit_list, rule
 
 

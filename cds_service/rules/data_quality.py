@@ -1,33 +1,53 @@
 """Data quality: what the service could not read, had to ignore, or could not fetch, and which checks
-therefore did not run. Missing data is never read as normal; this card is where that is said."""
+therefore did not run. Missing data is never read as normal; this card is where that is said.
+
+A safety check that could not run (a lab hold, the renal dose check) makes the card a warning whose
+summary names it; otherwise the card is information.
+"""
 
 from __future__ import annotations
 
 from ..cards import Card
 from ..content import RuleContent
-from ..facts import PatientFacts
-from . import card, rule
+from ..facts import NotRun, PatientFacts
+from . import card, fit_list, rule
 
 
 class DataQuality(RuleContent):
-    placeholders = frozenset({"count"})
+    placeholders = frozenset({"count", "checks", "what"})
 
     summary: str
+    safety_summary: str
     intro_text: str
 
 
 @rule("data_quality", DataQuality, runs_last=True)
-def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card]:
-    lines = [f"- **Unavailable: {key}**: {why}" for key, why in sorted(facts.unavailable.items())]
-    lines += [f"- **Not checked: {n.check}**: {n.reason}" for n in facts.checks_not_run]
+def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card | NotRun]:
+    safety = [n for n in facts.checks_not_run if n.safety]
+    named_labs = {n.lab for n in facts.checks_not_run if n.lab}
+    unreadable = [
+        r for key, r in sorted(facts.labs.items()) if r.status == "unreadable" and key not in named_labs
+    ]
+    lines = [f"- **Not checked: {n.check}**: {n.reason}" for n in safety]
+    lines += [f"- **Unavailable: {key}**: {why}" for key, why in sorted(facts.unavailable.items())]
+    lines += [f"- **Not checked: {n.check}**: {n.reason}" for n in facts.checks_not_run if not n.safety]
+    lines += [f"- {r.label}: {r.problem}" for r in unreadable]
     lines += [f"- {issue.what}: {issue.why}" for issue in facts.data_issues]
     if not lines:
         return []
+    if safety:
+        checks = list(dict.fromkeys(n.check for n in safety))
+        named = checks[0] if len(checks) == 1 else f"{', '.join(checks[:-1])} and {checks[-1]}"
+        briefs = list(dict.fromkeys(n.brief or n.reason for n in safety))
+        summary = fit_list(content.safety_summary, "what", briefs, checks=named)
+    else:
+        summary = content.summary.format(count=len(lines))
     return [
         card(
             content,
-            summary=content.summary.format(count=len(lines)),
+            summary=summary,
             detail=content.intro_text + "\n\n" + "\n".join(lines),
+            indicator="warning" if safety else None,
             override_reasons=False,
         )
     ]

@@ -17,8 +17,7 @@ from pydantic import Field
 from .. import orders
 from ..cards import Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
-from ..facts import PatientFacts
-from ..medications import BaricitinibOrder
+from ..facts import BaricitinibOrder, NotRun, PatientFacts
 from . import card, fit_list, rule
 
 DOSE_UNIT = "mg/d"
@@ -97,9 +96,33 @@ class _Finding:
     critical: bool = False
 
 
+RENAL_CHECK = "Renal dose check"
+
+
 @rule("dose_adjustment", DoseAdjustment)
-def dose_adjustment(facts: PatientFacts, content: DoseAdjustment) -> list[Card]:
-    return [c for order in facts.baricitinib_drafts if (c := _order_card(facts, content, order))]
+def dose_adjustment(facts: PatientFacts, content: DoseAdjustment) -> list[Card | NotRun]:
+    found: list[Card | NotRun] = [c for order in facts.baricitinib_drafts if (c := _order_card(facts, content, order))]
+    return found + _not_decided(facts, content)
+
+
+def _not_decided(facts: PatientFacts, content: DoseAdjustment) -> list[Card | NotRun]:
+    """The renal check when there is no eGFR, or one whose comparator leaves a threshold open; the
+    age-based check when the age is unknown and the dose may be above the older-patient dose."""
+    gaps: list[Card | NotRun] = []
+    egfr = facts.egfr
+    if egfr is None and facts.egfr_problem and "observations" not in facts.unavailable:
+        gaps.append(NotRun(RENAL_CHECK, facts.egfr_problem, True, "egfr", "no usable eGFR"))
+    elif egfr is not None:
+        for limit in (content.egfr_not_recommended_below, content.egfr_halve_below):
+            if egfr.below(limit.value) is None:
+                brief = f"eGFR {egfr.comparator}{egfr.value:g} undecided"
+                why = f"{egfr.describe()} does not show whether it is below {limit.value:g}"
+                gaps.append(NotRun(RENAL_CHECK, why, True, "egfr", brief))
+                break
+    doses = [o.daily_dose_mg for o in facts.baricitinib_drafts]
+    if facts.age is None and any(d is None or d > content.older_dose_above.value for d in doses):
+        gaps.append(NotRun("Age-based dose check", facts.age_problem or "the patient's age is unknown"))
+    return gaps
 
 
 def _order_card(facts: PatientFacts, content: DoseAdjustment, order: BaricitinibOrder) -> Card | None:
@@ -107,12 +130,12 @@ def _order_card(facts: PatientFacts, content: DoseAdjustment, order: Baricitinib
     dose, egfr = order.daily_dose_mg, facts.egfr
     order_line = f"**Order:** {order.name} ({order.resource}), daily dose {order.dose_text}."
 
-    if egfr is not None and egfr.value < content.egfr_not_recommended_below.value:
+    if egfr is not None and egfr.below(content.egfr_not_recommended_below.value):
         remove = orders.remove_order(order.resource, order.name)
         limit = f"{content.egfr_not_recommended_below.value:g}"
         return card(
             content,
-            summary=content.not_recommended_summary.format(egfr=f"{egfr.value:g}", limit=limit),
+            summary=content.not_recommended_summary.format(egfr=f"{egfr.comparator or ''}{egfr.value:g}", limit=limit),
             detail=f"{order_line}\n\n- **{egfr.describe()}**: {texts.renal_severe_text}",
             indicator="critical",
             basis_note=content.basis_label_note,
@@ -124,7 +147,7 @@ def _order_card(facts: PatientFacts, content: DoseAdjustment, order: Baricitinib
 
     # Halving is not repeated once the order is at the lowest reduced dose (the label's 1 mg once daily).
     can_halve = dose is None or dose > content.lowest_reduced_dose.value
-    renal = can_halve and egfr is not None and egfr.value < content.egfr_halve_below.value
+    renal = can_halve and egfr is not None and bool(egfr.below(content.egfr_halve_below.value))
     oat3 = [m for m in facts.co_medications if m.group == content.oat3_group] if can_halve else []
     older = (
         facts.age is not None
@@ -137,7 +160,7 @@ def _order_card(facts: PatientFacts, content: DoseAdjustment, order: Baricitinib
     if renal:
         assert egfr is not None
         line = f"- **{egfr.describe()}**: {texts.renal_moderate_text}"
-        findings.append(_Finding(reasons.renal_summary.format(egfr=f"{egfr.value:g}"), [line]))
+        findings.append(_Finding(reasons.renal_summary.format(egfr=f"{egfr.comparator or ''}{egfr.value:g}"), [line]))
     if oat3:
         names = ", ".join(sorted({m.name for m in oat3}))
         where = {True: "ordered together", False: "active"}

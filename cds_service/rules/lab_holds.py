@@ -1,5 +1,11 @@
 """Lab hold: the latest ANC, lymphocyte count or hemoglobin below the label's threshold, or ALT/AST above
-a multiple of the upper limit of normal (a practice threshold, said so on the card)."""
+a multiple of the upper limit of normal (a practice threshold, said so on the card).
+
+A result the check cannot decide is never read as normal: an unreadable newest result, or one whose
+comparator leaves the threshold open (ANC ``<1500`` against 1000), is a hold check not done; so is a
+missing or out-of-date result for a patient already on baricitinib (at a new start the baseline-labs card
+asks for it).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from pydantic import Field
 
 from ..cards import Card
 from ..content import ContentModel, Quantity, RuleContent
-from ..facts import LabResult, PatientFacts
+from ..facts import LabReading, LabResult, NotRun, PatientFacts
 from . import card, rule, stop_baricitinib
 
 
@@ -38,42 +44,56 @@ class LabHolds(RuleContent):
                 raise ValueError(f"threshold for unknown lab {threshold.lab!r}")
             for q in (threshold.below, threshold.default_uln):
                 if q is not None and q.unit != lab.canonical_unit:
-                    raise ValueError(f"{threshold.lab}: unit {q.unit!r} must be the lab's unit {lab.canonical_unit!r}")
+                    raise ValueError(
+                        f"{threshold.lab}: unit {q.unit!r} must be the lab's unit {lab.canonical_unit!r}"
+                    )
             if (threshold.below is None) == (threshold.above_uln_times is None):
                 raise ValueError(f"{threshold.lab}: give either below or above_uln_times")
             if threshold.above_uln_times is not None and threshold.default_uln is None:
                 raise ValueError(f"{threshold.lab}: above_uln_times needs a default_uln")
 
 
+CHECK = "Lab-hold check"
+
+
 @rule("lab_holds", LabHolds)
-def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card]:
-    cards = []
+def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
+    found: list[Card | NotRun] = []
     for threshold in content.thresholds:
-        result = facts.lab(threshold.lab).current
+        reading = facts.lab(threshold.lab)
+        result = reading.current
         if not isinstance(result, LabResult):
-            continue  # missing, stale and unreadable results are the data-quality card's and baseline's job
+            gap = _not_decided(facts, reading)
+            found += [gap] if gap else []
+            continue
         if threshold.below is not None:
-            if result.value >= threshold.below.value:
-                continue
             limit = f"{threshold.below.value:g} {result.shown_unit}"
+            held = result.below(threshold.below.value)
             summary = content.below_summary
             why = f"below the hold threshold of {limit}"
         else:
             assert threshold.above_uln_times is not None and threshold.default_uln is not None
             uln = result.reference_high or threshold.default_uln.value
             uln_source = "the result's reference range" if result.reference_high else "the default in cards/"
-            if result.value <= threshold.above_uln_times * uln:
-                continue
             limit = f"{threshold.above_uln_times:g}x ULN ({threshold.above_uln_times * uln:g} {result.shown_unit})"
+            held = result.above(threshold.above_uln_times * uln)
             summary = content.above_summary
             why = f"above {limit}; upper limit of normal {uln:g} {result.shown_unit} from {uln_source}"
-        fields = {"lab": result.label, "value": f"{result.value:g}", "unit": result.shown_unit,
+        if held is None:
+            why = f"{result.label} {result.shown} on {result.day.isoformat()} does not show whether it is past {limit}"
+            found.append(NotRun(CHECK, why, True, threshold.lab, f"{result.label} {result.shown} undecided"))
+            continue
+        if not held:
+            continue
+        fields = {"lab": result.label, "value": f"{result.comparator or ''}{result.value:g}", "unit": result.shown_unit,
                   "date": result.day.isoformat(), "limit": limit}  # fmt: skip
-        basis = "US Olumiant label threshold." if threshold.basis == "label" else "Practice threshold, not in the US label."
-        detail = (
-            f"**{result.describe()}** ({result.resource}) is {why}.\n\n{threshold.action_text}"
+        basis = (
+            "US Olumiant label threshold."
+            if threshold.basis == "label"
+            else "Practice threshold, not in the US label."
         )
-        cards.append(
+        detail = f"**{result.describe()}** ({result.resource}) is {why}.\n\n{threshold.action_text}"
+        found.append(
             card(
                 content,
                 summary=summary.format(**fields),
@@ -83,10 +103,27 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card]:
                     facts,
                     remove_label=content.remove_label,
                     hold_label=content.hold_label,
-                    reason=f"{result.label} {result.value:g} {result.shown_unit} on {result.day.isoformat()}",
+                    reason=f"{result.label} {result.shown} on {result.day.isoformat()}",
                 ),
                 selection_behavior="at-most-one",
             )
         )
-    return cards
+    return found
 
+
+def _not_decided(facts: PatientFacts, reading: LabReading) -> NotRun | None:
+    """Why the hold check of a lab with no current, readable result was not done (None: it is not this
+    rule's to say: the lab results are unavailable, or a new start's baseline card asks for them)."""
+    label = reading.label
+    if reading.status == "unreadable":
+        brief = f"{label} of {reading.taken} unreadable" if reading.taken else f"{label} unreadable"
+        return NotRun(
+            CHECK, f"the newest {label} cannot be read: {reading.problem}", True, reading.lab, brief
+        )
+    if not facts.on_baricitinib or reading.status == "unavailable":
+        return None
+    if reading.status == "stale" and reading.result is not None:
+        last = reading.result.day.isoformat()
+        why = f"no current {label}; the last, of {last}, is out of date"
+        return NotRun(CHECK, why, True, reading.lab, f"no {label} since {last}")
+    return NotRun(CHECK, f"no {label} on record", True, reading.lab, f"no {label} on record")

@@ -60,7 +60,7 @@ def lipid_monitoring(facts: PatientFacts, content: LipidMonitoring) -> list[Card
     due = facts.as_of >= due_from and not since_start
 
     ldl = facts.lab(content.ldl_lab).current
-    high_ldl = ldl if isinstance(ldl, LabResult) and ldl.value > content.ldl_above.value else None
+    high_ldl = ldl if isinstance(ldl, LabResult) and ldl.above(content.ldl_above.value) else None
     if not due and high_ldl is None:
         return []
 

@@ -110,7 +110,7 @@ def test_a_card_for_another_reason_says_the_renal_check_was_not_done(evaluate):
     card = only(evaluate("order-select", "dose-egfr-stale-probenecid", TWO_MG), "dose-adjustment")
     assert card.summary == "Reduce baricitinib 2 mg/day to 1 mg once daily: with probenecid"
     assert (
-        "eGFR: no current eGFR or serum creatinine result. The renal dose check was not done" in card.detail
+        "eGFR: the newest eGFR (2026-06-01) is out of date. The renal dose check was not done" in card.detail
     )
 
 
@@ -256,4 +256,6 @@ def test_a_renewal_without_renal_results_says_the_renal_check_was_not_done(evalu
     cards = evaluate("order-sign", "dose-renewal-no-renal-labs", ["baricitinib-2mg"])
     assert [c for c in cards if c.topic == "dose-adjustment"] == []
     quality = only(cards, "data-quality")
-    assert "eGFR: no current eGFR or serum creatinine result: the renal dose check was not done" in quality.detail
+    assert quality.indicator == "warning"
+    assert quality.summary == "Renal dose check not done: no usable eGFR"
+    assert "**Not checked: Renal dose check**: no current eGFR or serum creatinine result" in quality.detail

@@ -17,14 +17,14 @@ def lab_holds(cards):
 @pytest.mark.parametrize(
     ("patient", "quoted"),
     [
-        ("labhold-anc-800", "Absolute neutrophil count 800 cells/uL (reported 0.8 10*3/uL) on 2026-11-10"),
-        ("labhold-anc-999-per-uL", "Absolute neutrophil count 999 cells/uL (reported 999 /uL) on 2026-11-10"),
-        ("labhold-anc-0.99-giga-per-L", "Absolute neutrophil count 990 cells/uL (reported 0.99 10*9/L) on 2026-11-10"),
-        ("labhold-lymphocytes-499", "Absolute lymphocyte count 499 cells/uL (reported 0.499 10*3/uL) on 2026-11-10"),
+        ("labhold-anc-800", "ANC 800 cells/uL (reported 0.8 10*3/uL) on 2026-11-10"),
+        ("labhold-anc-999-per-uL", "ANC 999 cells/uL (reported 999 /uL) on 2026-11-10"),
+        ("labhold-anc-0.99-giga-per-L", "ANC 990 cells/uL (reported 0.99 10*9/L) on 2026-11-10"),
+        ("labhold-lymphocytes-499", "Lymphocyte count 499 cells/uL (reported 0.499 10*3/uL) on 2026-11-10"),
         ("labhold-hb-7.9", "Hemoglobin 7.9 g/dL on 2026-11-10"),
         ("labhold-hb-79-g-per-L", "Hemoglobin 7.9 g/dL (reported 79 g/L) on 2026-11-10"),
         ("labhold-hb-4.9-mmol", "Hemoglobin 7.8939 g/dL (reported 4.9 mmol/L) on 2026-11-10"),
-        ("labhold-anc-fresh-at-window", "Absolute neutrophil count 500 cells/uL (reported 0.5 10*3/uL) on 2026-08-27"),
+        ("labhold-anc-fresh-at-window", "ANC 500 cells/uL (reported 0.5 10*3/uL) on 2026-08-27"),
     ],
 )
 def test_a_result_below_the_label_threshold_fires_a_critical_hold(evaluate, patient, quoted):
@@ -66,11 +66,18 @@ def test_a_stale_result_is_not_a_hold_and_is_not_read_as_normal(evaluate):
 
 
 def test_an_unconvertible_unit_is_not_read_as_normal(evaluate):
+    # A percentage sent under an absolute-count code: never compared with the count threshold.
     cards = evaluate("order-select", "labhold-anc-unconvertible-unit", ORDER)
     assert lab_holds(cards) == []
     quality = only(cards, "data-quality")
-    assert "Absolute neutrophil count 0.5 K/uL of 2026-11-10: unit cannot be converted to /uL" in quality.detail
-    assert "the checks that use Absolute neutrophil count were not done" in quality.detail
+    assert quality.indicator == "warning"
+    assert quality.summary == "Lab-hold check not done: ANC of 2026-11-10 unreadable"
+    assert "ANC 0.5 % of 2026-11-10: unit cannot be converted to /uL" in quality.detail
+
+
+def test_a_lab_feed_unit_is_read_through_the_units_table(evaluate):
+    card = only(evaluate("order-select", "labhold-anc-k-per-ul", ORDER), "lab-hold")
+    assert "ANC 500 cells/uL (reported 0.5 K/uL) on 2026-11-10" in card.detail
 
 
 def test_an_implausible_value_is_reported_not_used(evaluate):
@@ -83,12 +90,12 @@ def test_an_entered_in_error_result_is_ignored_and_said(evaluate):
     cards = evaluate("order-select", "labhold-anc-entered-in-error", ORDER)
     assert lab_holds(cards) == []  # the valid result (3.2) stands
     detail = only(cards, "data-quality").detail
-    assert "Observation/anc-wrong: Absolute neutrophil count result of 2026-11-20 is marked entered-in-error" in detail
+    assert "Observation/anc-wrong: ANC result of 2026-11-20 is marked entered-in-error" in detail
 
 
 def test_the_newest_result_wins_whatever_the_order_they_arrive_in(evaluate):
     card = only(evaluate("order-select", "labhold-anc-out-of-order", ORDER), "lab-hold")
-    assert "Absolute neutrophil count 700 cells/uL (reported 0.7 10*3/uL) on 2026-11-20" in card.detail
+    assert "ANC 700 cells/uL (reported 0.7 10*3/uL) on 2026-11-20" in card.detail
 
 
 def test_patient_view_suggests_putting_the_active_order_on_hold(evaluate):
@@ -98,7 +105,7 @@ def test_patient_view_suggests_putting_the_active_order_on_hold(evaluate):
     [action] = suggestion.actions
     assert action.type == "update"
     assert action.resource["id"] == "baricitinib" and action.resource["status"] == "on-hold"
-    assert action.resource["statusReason"] == {"text": "Absolute neutrophil count 800 cells/uL on 2026-11-10"}
+    assert action.resource["statusReason"] == {"text": "ANC 800 cells/uL on 2026-11-10"}
 
 
 def test_patient_view_for_a_patient_not_on_baricitinib_is_silent(evaluate):

@@ -42,7 +42,7 @@ def test_an_overdue_cbc_is_named_with_its_last_result_and_ordered(evaluate):
     )
     assert "routine patient management, with no fixed schedule" in card.detail
     assert "the check due on 2026-10-24 needs a result from 2026-10-17 or later" in card.detail
-    assert "last Absolute neutrophil count 3200 cells/uL (reported 3.2 10*3/uL) on 2026-10-01" in card.detail
+    assert "last ANC 3200 cells/uL (reported 3.2 10*3/uL) on 2026-10-01" in card.detail
     assert "Basis: practice rule, not in the US label." in card.detail
     assert card.selection_behavior == "at-most-one"
     assert ordered(card) == [CBC_PANEL]

@@ -1,4 +1,4 @@
-"""The R4 elements the rules read, as typed models: how facts.py decides a resource is well-formed.
+"""The R4 elements the rules read, as typed models: how the facts step decides a resource can be read.
 
 A resource the facts step has selected (the newest result of a lab, a condition or immunization that
 matches a value set, the Patient) is checked here before it is read. Each element a rule reads is checked
@@ -7,6 +7,10 @@ is accepted or refused exactly as the full R4B model would; a required element m
 choice element ([x]) may appear once. Elements no rule reads are not checked: a malformed ``meta`` or
 ``performer`` must not hide a patient's newest neutrophil count, and validating them with the full
 models cost about 0.1 ms a resource, most of a small patient's call.
+
+Lenient where it costs nothing, as HAPI FHIR's lenient parser is: an empty string, object or array (and a
+JSON null) is read as absent, so ``"display": ""`` in a code, common in real exports, does not set a
+newest result aside. Strict where a rule reads: a value of the wrong type or format there still does.
 
 tests/test_fhir_elements.py holds the models to the full R4B models on every element listed here.
 """
@@ -138,3 +142,29 @@ def well_formed(model: type[_Element], resource: Any) -> bool:
     except Exception:  # pydantic's ValidationError, and the plain ValueErrors of fhir.resources' types
         return False
     return True
+
+
+_EMPTY = (None, "", {}, [])
+
+
+def without_empty(value: Any) -> Any:
+    """``value`` with every empty string, object, array and null removed, at any depth."""
+    if isinstance(value, dict):
+        kept = {k: without_empty(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in _EMPTY}
+    if isinstance(value, list):
+        kept_items = [without_empty(v) for v in value]
+        return [v for v in kept_items if v not in _EMPTY]
+    return value
+
+
+def readable(model: type[_Element], resource: Any) -> Any | None:
+    """``resource`` as the rules may read it, or None when an element they read is malformed.
+
+    Valid resources (nearly all) are returned as they are, at the cost of one validation; only one that
+    fails is read again without its empty values.
+    """
+    if well_formed(model, resource):
+        return resource
+    lenient = without_empty(resource)
+    return lenient if lenient != resource and well_formed(model, lenient) else None
