@@ -59,6 +59,13 @@ CODED_4MG = {"coding": [INGREDIENT], "text": "baricitinib 4 MG Oral Tablet"}
         (CODED_4MG, stu3(milligrams(4)), 4.0, 4.0),  # dose in mg
         ({"coding": [INGREDIENT]}, r4(milligrams(2)), None, 2.0),  # mg dose needs no strength
         (CODED_2MG, r4(tablets(1), {"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}), 2.0, 1.0),
+        (CODED_2MG, r4(tablets(1), {"code": {"coding": [{"code": "BID"}]}}), 2.0, 4.0),  # timing.code
+        (CODED_2MG, r4(tablets(1), {"code": {"text": "twice a day", "coding": [{"code": "Q12H"}]}}), 2.0, 4.0),
+        (CODED_2MG, r4(tablets(1), {"code": {"coding": [{"code": "QAM"}]}}), 2.0, 2.0),
+        (CODED_2MG, r4(tablets(1), {"repeat": {"when": ["MORN"]}}), 2.0, 2.0),
+        (CODED_2MG, r4(tablets(1), {"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}}), 2.0, 4.0),
+        # A unitless dose, as Synthea and many EHRs write it, is a number of tablets.
+        (CODED_2MG, r4({"value": 1}), 2.0, 2.0),
     ],
 )
 def test_the_daily_dose_is_derived_from_strength_and_dosage(content, concept, dosage, strength, daily):
@@ -88,6 +95,13 @@ def test_conflicting_strengths_make_the_dose_unknown(content):
     assert order.dose_text.startswith("unknown (")
 
 
+def test_a_dose_range_gives_a_daily_range_and_the_highest_is_checked(content):
+    dosage = {"timing": TWICE_DAILY, "doseAndRate": [{"doseRange": {"low": tablets(1), "high": tablets(2)}}]}
+    order = read(content, request(CODED_2MG, dosage))
+    assert (order.daily_dose_low_mg, order.daily_dose_mg) == (4.0, 8.0)
+    assert order.dose_text == "4 to 8 mg/day"
+
+
 @pytest.mark.parametrize(
     ("dosages", "problem"),
     [
@@ -99,6 +113,11 @@ def test_conflicting_strengths_make_the_dose_unknown(content):
             (r4({"value": 1, "unit": "mL", "system": UCUM, "code": "mL"}),),
             "dose unit 'mL' is not a tablet or mass unit",
         ),
+        ((r4(tablets(1), {"code": {"coding": [{"code": "PRN"}]}}),), "timing code 'PRN' is not one the service reads"),
+        ((r4(tablets(1), {"code": {"text": "as directed"}}),), "no timing (frequency and period)"),
+        ((r4(tablets(1), {"repeat": {"when": ["C"]}}),), "timing event 'C' does not say how many times a day"),
+        ((r4(tablets(1), {"repeat": TWICE_DAILY["repeat"], "code": {"coding": [{"code": "QD"}]}}),),
+         "timing code QD disagrees with its repeat (2 per 1 d)"),
     ],
 )
 def test_a_dose_that_cannot_be_derived_is_unknown_with_the_reason(content, dosages, problem):
