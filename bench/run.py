@@ -8,7 +8,8 @@ For each patient size, in one process and interleaved, over repeated runs:
   (c) the service's handling of the same request through its WSGI app, end to end (a direct WSGI call;
       the card log on a temporary SQLite file).
 
-Then: the FHIR fallback against a server that answers each query after 100 ms, the peak RSS growth of
+Then: the Synthea sample patients through all four hooks (when ``fhir_fixtures/synthea/derive.py`` has
+made them), the FHIR fallback against a server that answers each query after 100 ms, the peak RSS growth of
 one 50,000-Observation call (fresh subprocess), and a load run against ``cds-service serve``.
 Patients are generated with a seeded generator (``bench/patients.py``); nothing is written to the repo.
 """
@@ -37,6 +38,8 @@ from werkzeug.test import create_environ
 
 from cds_service import Settings, create_app
 from cds_service.facts import utc_today
+from cds_service.fixtures import synthea_corpus, synthea_request
+from cds_service.services import SERVICES
 
 from . import full_parse, load
 from .fallback import fallback_request, slow_fhir_server
@@ -158,6 +161,34 @@ def table(rows: Iterable[Row]) -> str:
             f"{r.c.median / r.a_no_gc.median:.2f} |"
         )
     return "\n".join(lines)
+
+
+def report_corpus(app: Flask, repeats: int) -> None:
+    """Each Synthea patient through each hook, ``repeats`` times, interleaved: time per call and cards."""
+    corpus = synthea_corpus()
+    if not corpus:
+        print("\n## Synthea corpus\n\nSkipped: no patients (run fhir_fixtures/synthea/derive.py <mirror>).")
+        return
+    today = utc_today()
+    bodies = {(s, p.stem): orjson.dumps(synthea_request(p, s.hook, today)) for s in SERVICES for p in corpus}
+    times = {s.hook: Samples() for s in SERVICES}
+    cards: dict[str, list[int]] = {s.hook: [] for s in SERVICES}
+    for (service, _), body in bodies.items():
+        status, answer = call_app(app, post_environ(body, f"/cds-services/{service.id}"))
+        if not status.startswith("200"):
+            raise RuntimeError(f"Synthea patient, {service.hook}: the service answered {status}")
+        cards[service.hook].append(len(orjson.loads(answer)["cards"]))
+    for _ in range(repeats):
+        for (service, _), body in bodies.items():
+            environ = post_environ(body, f"/cds-services/{service.id}")
+            times[service.hook].add(timed(lambda environ=environ: call_app(app, environ)))
+    sizes = sorted(len(b) for b in bodies.values())
+    print(f"\n## Synthea corpus: {len(corpus)} patients x {len(SERVICES)} hooks, {repeats} runs each\n")
+    print(f"Request bodies {sizes[0] / 1e3:.0f} to {sizes[-1] / 1e3:.0f} kB, median {statistics.median(sizes) / 1e3:.0f} kB.\n")
+    print("| hook | median ms | p95 ms | p99 ms | cards per call (mean) |\n|---|---:|---:|---:|---:|")
+    for hook, samples in times.items():
+        print(f"| {hook} | {samples.median:.2f} | {samples.pct(95):.2f} | {samples.pct(99):.2f} | "
+              f"{statistics.mean(cards[hook]):.1f} |")  # fmt: skip
 
 
 def measure_fallback(app: Flask, seed: int, delay: float = 0.1, repeats: int = 5) -> dict[str, float]:
@@ -354,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-seconds", type=float, default=20, help="load run length (%(default)s)")
     parser.add_argument("--connections", type=int, default=4, help="load run connections (%(default)s)")
     parser.add_argument("--load-tool", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: table,fallback,rss,load")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: table,corpus,fallback,rss,load")
     args = parser.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
 
@@ -374,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         if "table" not in skip:
             sizes = [int(s) for s in args.sizes.split(",") if s]
             rows = report_table(app, settings, sizes, QUICK if args.quick else REPEATS, args.seed)
+        if "corpus" not in skip:
+            report_corpus(app, 3 if args.quick else 20)
         if "fallback" not in skip:
             fallback = report_fallback(app, args.seed)
         if "rss" not in skip:

@@ -5,6 +5,9 @@
   replaces or adds a resource by type and id, DELETE removes one), so a boundary case is a few lines.
 - ``fhir_fixtures/orders/<name>.json`` is one draft order resource.
 - ``fhir_fixtures/requests/<hook>/<name>.json`` is a complete hook request.
+- ``fhir_fixtures/synthea/<id>.json``: public Synthea sample patients, data nobody on this project wrote.
+  They are derived from the public repository by ``fhir_fixtures/synthea/derive.py`` and not committed;
+  ``synthea_request`` gives one SLE and a baricitinib order (or six months of therapy, on patient-view).
 
 Fixture dates are written as of ``FIXTURE_DATE``. ``roll_dates`` shifts every date by the same number of
 days so a fixture evaluated on a later day means what it meant then (the opioid CDS "date roller").
@@ -23,6 +26,7 @@ from typing import Any
 from .settings import PROJECT_ROOT
 
 FIXTURES = PROJECT_ROOT / "fhir_fixtures"
+SYNTHEA = FIXTURES / "synthea"
 FIXTURE_DATE = date(2026, 11, 25)
 EXTENDS_SYSTEM = "urn:cds-fixture"
 PREFETCH_OF_TYPE = {
@@ -156,3 +160,34 @@ def roll_dates(document: Any, days: int) -> Any:
 
 def rolled_to(document: Any, today: date) -> Any:
     return roll_dates(document, (today - FIXTURE_DATE).days)
+
+
+def synthea_corpus() -> list[Path]:
+    """The Synthea patients present (none until ``fhir_fixtures/synthea/derive.py`` has been run)."""
+    return sorted(SYNTHEA.glob("*.json"))
+
+
+def synthea_request(path: Path, hook: str, today: date) -> Json:
+    """A hook request for a Synthea patient given SLE and baricitinib: a new start on the order hooks, six
+    months on therapy on patient-view; its dates moved so that its newest result is from yesterday."""
+    resources = [e["resource"] for e in _read(path)["entry"]]
+    patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    taken = [r.get("effectiveDateTime", "")[:10] for r in resources if r["resourceType"] == "Observation"]
+    as_of = date.fromisoformat(max(taken)) + timedelta(days=1) if taken else today
+    subject = {"reference": f"Patient/{patient_id}"}
+    sle = {
+        "resourceType": "Condition", "id": "sle", "subject": subject,
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "55464009",
+                             "display": "Systemic lupus erythematosus"}]},
+        "onsetDateTime": (as_of - timedelta(days=730)).isoformat(),
+    }  # fmt: skip
+    baricitinib = order("baricitinib-2mg") | {"subject": subject, "authoredOn": as_of.isoformat()}
+    drafts = [baricitinib]
+    if hook == "patient-view":
+        started = (as_of - timedelta(days=182)).isoformat()
+        resources = [*resources, baricitinib | {"id": "baricitinib", "status": "active", "authoredOn": started}]
+        drafts = []
+    body = wrap_request(hook, patient_id, drafts, prefetch_for([*resources, sle]))
+    return roll_dates(body, (today - as_of).days)
