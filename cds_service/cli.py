@@ -3,7 +3,7 @@
 - serve   runs gunicorn on the WSGI app (the content is checked first; bad content exits with its message)
 - invoke  sends one hook request (a file, or a fixture name) through the real app and prints the cards
 - report  prints the alert-fatigue report (cards shown, accepted, overridden, override reasons per topic)
-- content prints every rule as one Markdown table for clinical sign-off
+- content prints every rule as one Markdown table for clinical sign-off, then the unit strings it reads
 """
 
 from __future__ import annotations
@@ -170,7 +170,15 @@ def content_table(content: content_module.Content) -> str:
                 f"{rule.content_version}, {rule.reviewed_by} {rule.reviewed_on}",
             )) + " |"
         )  # fmt: skip
-    return "\n".join(rows)
+    units = [
+        "", "## Unit strings lab feeds write, read as UCUM (cards/units.toml)", "",
+        "| written | read as (UCUM) | seen at the source as written | source |", "|---|---|---|---|",
+    ]  # fmt: skip
+    for entry in content.units.written:
+        source = content.units.sources[entry.source]
+        seen = "yes" if entry.seen else "no: a near variant"
+        units.append(f"| {cell(entry.written)} | {cell(entry.ucum)} | {seen} | {cell(f'{source.label} ({source.url})')} |")
+    return "\n".join(rows + units)
 
 
 if __name__ == "__main__":  # pragma: no cover

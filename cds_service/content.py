@@ -318,7 +318,7 @@ class CodedAnswers(ContentModel):
     indeterminate_words: list[str]
 
     # Lower-cased once at load, not per result; in the order a result's words are read (indeterminate,
-    # negative, positive), as facts.py has always read them.
+    # negative, positive), as facts/labs.py reads them.
     _words: tuple[tuple[str, frozenset[str]], ...] = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:

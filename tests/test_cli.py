@@ -51,10 +51,13 @@ def test_invoke_then_report_counts_the_cards_shown(env, capsys):
     assert topics["lab-hold"]["shown"] == 1 and topics["lab-hold"]["overridden"] == 0
 
 
-def test_content_prints_one_markdown_table(env, capsys):
+def test_content_prints_the_rules_then_the_unit_strings(env, capsys):
     assert main(["content"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    rules, units = capsys.readouterr().out.strip().split("\n\n## ")
+    lines = rules.splitlines()
     assert lines[0].startswith("| topic | rule |") and len(lines) == 2 + len(list((Settings().content_dir / "rules").glob("*.toml")))
+    assert units.startswith("Unit strings lab feeds write")
+    assert "| K/uL | 10*3/uL | yes | Synthea issue 1198" in units
 
 
 def test_bad_content_stops_every_command_with_the_message(env, tmp_path, monkeypatch, capsys):

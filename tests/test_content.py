@@ -149,8 +149,10 @@ def test_every_rule_cites_a_source_and_says_its_basis(content):
         assert rule.when.strip() and rule.then.strip()
 
 
-def test_content_export_is_one_markdown_table_with_a_row_per_rule(content):
-    table = content_table(content).splitlines()
+def test_content_export_is_a_markdown_table_with_a_row_per_rule_then_the_unit_strings(content):
+    rules, units = content_table(content).split("\n\n## ")
+    table = rules.splitlines()
+    assert len(units.splitlines()) == 4 + len(content.units.written)
     assert table[0].startswith("| topic | rule |")
     assert len(table) == 2 + len(content.rules)
     assert any("| lab-hold | lab_holds | critical |" in row for row in table)

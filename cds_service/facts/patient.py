@@ -12,7 +12,7 @@ from typing import Literal
 from ..fhir import Json
 from ..fhir.dates import parse_date
 from ..fhir.elements import Patient, readable
-from ..fhir.references import about_patient
+from ..fhir.references import PATIENT_ELEMENT, about_patient
 from .notes import Notes
 
 Sex = Literal["female", "male"]
@@ -43,8 +43,16 @@ def theirs(resources: list[Json] | None, patient_id: str, notes: Notes) -> list[
     """The resources about the patient; those naming another patient are counted and set aside."""
     if resources is None:
         return None
+    written_as_usual = {f"Patient/{patient_id}", f"urn:uuid:{patient_id}"}
     kept = []
     for resource in resources:
+        try:  # the common case, without parsing the reference: this runs for every resource of a call
+            target = resource[PATIENT_ELEMENT[resource["resourceType"]]]["reference"]
+            if target.__class__ is str and target in written_as_usual:
+                kept.append(resource)
+                continue
+        except (KeyError, TypeError):
+            pass
         if about_patient(resource, patient_id) == "other":
             notes.count(f"{resource.get('resourceType')} resource(s) naming another patient")
         else:

@@ -8,9 +8,8 @@ without an offset (not valid R4, but sent) is read as UTC.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import Json
 
@@ -39,13 +38,15 @@ def parse_date(value: Any) -> date | None:
     return parsed.date() if parsed else None
 
 
-@dataclass(frozen=True)
-class TakenAt:
+class TakenAt(NamedTuple):  # a tuple: one is made for every lab result of every call
     """When an Observation was taken, which element said so, and what could not be read."""
 
     when: datetime | None
     element: str | None
     problem: str | None = None
+
+
+_new_taken_at = TakenAt._make
 
 
 def _present(value: Any) -> bool:
@@ -58,6 +59,11 @@ def observation_time(resource: Json) -> TakenAt:
     An effective[x] that is there but cannot be read is not replaced by ``issued``: the result is then
     ordered by ``issued`` (so a newer result is still known to be newer) and reported as undated.
     """
+    value = resource.get("effectiveDateTime")
+    if value.__class__ is str and value:  # the common case, first and cheaply (a plain tuple.__new__)
+        when = parse_datetime(value)
+        if when is not None:
+            return _new_taken_at((when, "effectiveDateTime", None))
     period = resource.get("effectivePeriod")
     candidates: list[tuple[str, Any]] = [("effectiveDateTime", resource.get("effectiveDateTime"))]
     if isinstance(period, dict):
