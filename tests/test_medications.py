@@ -124,3 +124,17 @@ def test_a_dose_that_cannot_be_derived_is_unknown_with_the_reason(content, dosag
     order = read(content, request(CODED_2MG, *dosages))
     assert order.daily_dose_mg is None
     assert order.dose_problem == problem
+
+
+@pytest.mark.parametrize(("code", "strength"), [("2047241", 2.0), ("2047247", 2.0), ("2205472", 1.0), ("2205474", 1.0)])
+def test_a_product_code_of_codes_2026_gives_the_strength_and_asks_to_confirm_the_product(content, code, strength):
+    order = read(content, request({"coding": [{"system": RXNORM, "code": code}]}, r4(tablets(1))))
+    assert (order.strength_mg, order.daily_dose_mg) == (strength, strength)
+    assert order.recognised_by.endswith("UNVERIFIED code)")  # the data-quality card asks to confirm it
+
+
+@pytest.mark.parametrize("code", ["2047237", "2474014", "2474018"])
+def test_codes_that_codes_2026_shows_wrong_or_never_found_are_not_read(content, code):
+    concept = {"coding": [{"system": RXNORM, "code": code}]}
+    assert recognise_baricitinib(concept, content) is None
+    assert code not in content.medications.baricitinib.strength_by_code
