@@ -1,6 +1,7 @@
 """Dose adjustment of a baricitinib draft order: reduced kidney function, a strong OAT3 inhibitor, an older
 patient on more than 2 mg (EU SmPC practice, said so on the card) and a daily dose above the highest
-labelled dose.
+labelled dose. On a chart open of a patient on baricitinib, the renal check runs against the active order:
+kidney function that falls on therapy is seen without waiting for the next prescription.
 
 One card per draft order combines every finding, so two suggestions can never conflict: the suggested
 dose is the lowest any finding calls for. Halving (eGFR 30 to <60, an OAT3 inhibitor) is applied once even
@@ -65,6 +66,7 @@ class DoseAdjustment(RuleContent):
     change_summary: str
     no_suggestion_summary: str
     remove_label: str
+    hold_label: str
     change_label: str
     basis_label_note: str
     basis_eu_note: str
@@ -101,7 +103,9 @@ RENAL_CHECK = "Renal dose check"
 
 @rule("dose_adjustment", DoseAdjustment)
 def dose_adjustment(facts: PatientFacts, content: DoseAdjustment) -> list[Card | NotRun]:
-    found: list[Card | NotRun] = [c for order in facts.baricitinib_drafts if (c := _order_card(facts, content, order))]
+    renal_only = not facts.is_order_hook
+    checked = facts.baricitinib_active if renal_only else facts.baricitinib_drafts
+    found: list[Card | NotRun] = [c for order in checked if (c := _order_card(facts, content, order, renal_only))]
     return found + _not_decided(facts, content)
 
 
@@ -119,42 +123,47 @@ def _not_decided(facts: PatientFacts, content: DoseAdjustment) -> list[Card | No
                 why = f"{egfr.describe()} does not show whether it is below {limit.value:g}"
                 gaps.append(NotRun(RENAL_CHECK, why, True, "egfr", brief))
                 break
-    doses = [o.daily_dose_mg for o in facts.baricitinib_drafts]
+    doses = [o.daily_dose_mg for o in facts.baricitinib_drafts]  # none on a chart open: renal only there
     if facts.age is None and any(d is None or d > content.older_dose_above.value for d in doses):
         gaps.append(NotRun("Age-based dose check", facts.age_problem or "the patient's age is unknown"))
     return gaps
 
 
-def _order_card(facts: PatientFacts, content: DoseAdjustment, order: BaricitinibOrder) -> Card | None:
+def _order_card(
+    facts: PatientFacts, content: DoseAdjustment, order: BaricitinibOrder, renal_only: bool
+) -> Card | None:
     texts, reasons = content.texts, content.reasons
     dose, egfr = order.daily_dose_mg, facts.egfr
     order_line = f"**Order:** {order.name} ({order.resource}), daily dose {order.dose_text}."
 
     if egfr is not None and egfr.below(content.egfr_not_recommended_below.value):
-        remove = orders.remove_order(order.resource, order.name)
         limit = f"{content.egfr_not_recommended_below.value:g}"
+        if order.is_draft:
+            stop, stop_label = orders.remove_order(order.resource, order.name), content.remove_label
+        else:
+            reason = f"eGFR {egfr.comparator or ''}{egfr.value:g} mL/min/1.73 m2 on {egfr.day.isoformat()}"
+            stop, stop_label = orders.hold_therapy(order, reason), content.hold_label
         return card(
             content,
             summary=content.not_recommended_summary.format(egfr=f"{egfr.comparator or ''}{egfr.value:g}", limit=limit),
             detail=f"{order_line}\n\n- **{egfr.describe()}**: {texts.renal_severe_text}",
             indicator="critical",
             basis_note=content.basis_label_note,
-            suggestions=[Suggestion(label=content.remove_label, is_recommended=True, actions=[remove])]
-            if remove
-            else [],
+            suggestions=[Suggestion(label=stop_label, is_recommended=True, actions=[stop])] if stop else [],
             selection_behavior="at-most-one",
         )
 
     # Halving is not repeated once the order is at the lowest reduced dose (the label's 1 mg once daily).
     can_halve = dose is None or dose > content.lowest_reduced_dose.value
     renal = can_halve and egfr is not None and bool(egfr.below(content.egfr_halve_below.value))
-    oat3 = [m for m in facts.co_medications if m.group == content.oat3_group] if can_halve else []
+    oat3 = [m for m in facts.co_medications if m.group == content.oat3_group] if can_halve and not renal_only else []
     older = (
-        facts.age is not None
+        not renal_only
+        and facts.age is not None
         and facts.age >= content.older_age_from.value
         and (dose is None or dose > content.older_dose_above.value)
     )
-    above_max = dose is not None and dose > content.max_daily_dose.value
+    above_max = not renal_only and dose is not None and dose > content.max_daily_dose.value
 
     findings: list[_Finding] = []
     if renal:

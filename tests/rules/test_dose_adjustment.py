@@ -239,8 +239,37 @@ def test_an_unknown_dose_in_an_older_patient_asks_for_review(evaluate):
 # --- where the rule stays silent -------------------------------------------------------------------------
 
 
-def test_patient_view_never_shows_a_dose_card(evaluate):
-    assert dose_cards(evaluate("patient-view", "dose-on-baricitinib-egfr-45")) == []
+# --- a chart open of a patient on baricitinib: the renal check against the active order -------------------
+
+
+def test_kidney_function_falling_on_therapy_to_below_30_is_critical_and_suggests_a_hold(evaluate):
+    card = only(evaluate("patient-view", "dose-on-baricitinib-egfr-25"), "dose-adjustment")
+    assert card.indicator == "critical"
+    assert card.summary == "Baricitinib not recommended: eGFR 25 mL/min/1.73 m2 is below 30"
+    [suggestion] = card.suggestions
+    assert suggestion.label == "Put baricitinib on hold"
+    [action] = suggestion.actions
+    assert action.type == "update" and action.resource["id"] == "baricitinib"
+    assert action.resource["status"] == "on-hold"
+    assert action.resource["statusReason"] == {"text": "eGFR 25 mL/min/1.73 m2 on 2026-11-10"}
+
+
+def test_kidney_function_30_to_below_60_on_therapy_suggests_the_active_order_at_1_mg(evaluate):
+    card = only(evaluate("patient-view", "dose-on-baricitinib-egfr-45"), "dose-adjustment")
+    assert card.indicator == "warning"
+    assert card.summary == "Reduce baricitinib 2 mg/day to 1 mg once daily: eGFR 45"
+    [action] = card.suggestions[0].actions
+    assert action.type == "update" and action.resource["id"] == "baricitinib"
+    assert action.resource["status"] == "active"
+
+
+def test_kidney_function_at_60_on_therapy_gives_no_dose_card(evaluate):
+    assert dose_cards(evaluate("patient-view", "dose-on-baricitinib-egfr-60")) == []
+
+
+def test_a_chart_open_checks_only_kidney_function_not_age_interactions_or_the_maximum(evaluate):
+    # Probenecid alongside the active order is a prescribing question, not a new finding at each chart open.
+    assert dose_cards(evaluate("patient-view", "sle-on-baricitinib")) == []
 
 
 def test_a_renewal_order_for_a_patient_on_therapy_is_checked(evaluate):

@@ -72,7 +72,9 @@ def test_override_reasons_are_offered(evaluate):
         ("order-sign", "thrombosis-dvt-entered-in-error", ORDER),  # entered in error never counts
         ("order-sign", "thrombosis-raised-antibody-titer", ORDER),  # R76.0 is not antiphospholipid syndrome
         ("order-sign", "thrombosis-dvt-resolved", ["hydroxychloroquine"]),  # baricitinib not ordered
-        ("patient-view", "thrombosis-dvt-on-baricitinib", None),  # runs on new orders only
+        ("patient-view", "thrombosis-dvt-on-baricitinib", None),  # a DVT of 2018, before therapy began
+        ("patient-view", "thrombosis-mi-day-before-therapy", None),  # the day before the start
+        ("order-sign", "thrombosis-new-dvt-on-therapy", ["hydroxychloroquine"]),  # another drug: not a chart open
         ("order-sign", "thrombosis-dvt-on-baricitinib", ["hydroxychloroquine"]),  # another drug for a patient on it
     ],
 )
@@ -88,3 +90,22 @@ def test_without_the_problem_list_no_card_and_the_check_is_reported_not_done(eva
     cards = evaluate("order-sign", "thrombosis-dvt-resolved", ORDER, prefetch_keys=ALL_BUT_CONDITIONS)
     assert thrombosis(cards) == []
     assert "**Not checked: Thrombosis risk**" in only(cards, "data-quality").detail
+
+
+# --- a new event on therapy, on chart open ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patient", "summary", "recorded"),
+    [("thrombosis-new-dvt-on-therapy", "Review baricitinib: DVT/PE recorded on therapy (2026-11-18); boxed-warning risk",
+      "Deep venous thrombosis (128053003, recorded 2026-11-18), Condition/dvt-new"),
+     ("thrombosis-mi-on-therapy-start-day", "Review baricitinib: MI/stroke recorded on therapy (2026-05-01); boxed-warning risk",
+      "Non-ST elevation (NSTEMI) myocardial infarction (I21.4, recorded 2026-05-01), Condition/mi"),
+     ("thrombosis-stroke-on-therapy", "Review baricitinib: MI/stroke recorded on therapy (2026-10-02); boxed-warning risk",
+      "Cerebral infarction (432504007, recorded 2026-10-02), Condition/stroke")],
+)  # fmt: skip
+def test_a_thrombosis_or_arterial_event_since_therapy_began_warns_on_chart_open(evaluate, patient, summary, recorded):
+    card = only(evaluate("patient-view", patient), "thrombosis-risk")
+    assert (card.indicator, card.summary) == ("warning", summary)
+    assert recorded in card.detail
+    assert "MACE (cardiovascular death, myocardial infarction and stroke)" in card.detail
