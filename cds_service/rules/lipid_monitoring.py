@@ -1,6 +1,10 @@
-"""Lipid monitoring for a patient on baricitinib: lipids due (label: about 12 weeks after the start, and no
-lipid result since the start), and a current LDL above a practice threshold (consider a statin; the label
-gives no LDL target, and the card says so). A new start has no therapy yet, so nothing is due.
+"""Lipid monitoring for a patient on baricitinib (label: assess lipids about 12 weeks after the start).
+
+Due from week 12 of therapy while no LDL or total cholesterol has been taken since the assessment window
+opened (a few weeks before week 12, a practice choice in cards/): a panel from the first days of therapy is
+a baseline, not the week-12 assessment, and HDL or triglycerides alone are not a lipid assessment. The
+label gives no LDL target or statin threshold, so the card makes no statin prompt. A new start has no
+therapy yet, so nothing is due.
 """
 
 from __future__ import annotations
@@ -12,37 +16,32 @@ from pydantic import Field
 from .. import orders
 from ..cards import Card, Suggestion
 from ..content import Quantity, RuleContent
-from ..facts import LabResult, PatientFacts
+from ..facts import PatientFacts
 from . import card, rule
 from .baseline_labs import OrderCode
 
 
 class LipidMonitoring(RuleContent):
-    placeholders = frozenset({"weeks", "start", "value", "unit", "date", "limit"})
+    placeholders = frozenset({"weeks", "start", "window"})
 
     due_after: Quantity
-    lipid_labs: list[str] = Field(min_length=1)
-    ldl_lab: str
-    ldl_above: Quantity
+    counts_from: Quantity  # the start of the assessment window, in weeks of therapy
+    assessment_labs: list[str] = Field(min_length=1)
     panel: OrderCode
     due_summary: str
-    ldl_summary: str
     due_text: str
-    ldl_text: str
     unreadable_text: str
     order_label: str
     order_reason: str
-    basis_label_note: str
-    basis_practice_note: str
 
     def check_against(self, facts_content) -> None:
-        if self.due_after.unit != "wk":
-            raise ValueError("due_after: unit must be 'wk'")
-        for key in [*self.lipid_labs, self.ldl_lab]:
+        if self.due_after.unit != "wk" or self.counts_from.unit != "wk":
+            raise ValueError("due_after and counts_from: unit must be 'wk'")
+        if self.counts_from.value > self.due_after.value:
+            raise ValueError("counts_from must not be after due_after")
+        for key in self.assessment_labs:
             if key not in facts_content.labs.labs:
                 raise ValueError(f"unknown lab {key!r}")
-        if self.ldl_above.unit != facts_content.labs.labs[self.ldl_lab].canonical_unit:
-            raise ValueError("ldl_above: unit must be the LDL lab's canonical unit")
 
 
 @rule("lipid_monitoring", LipidMonitoring)
@@ -50,53 +49,26 @@ def lipid_monitoring(facts: PatientFacts, content: LipidMonitoring) -> list[Card
     start = facts.therapy_start
     if not facts.on_baricitinib or start is None:
         return []  # a new start (nothing due yet), or no start date to count from
-    readings = [facts.lab(key) for key in content.lipid_labs]
+    readings = [facts.lab(key) for key in content.assessment_labs]
     if any(r.status == "unavailable" for r in readings):
         return []  # lab results could not be fetched: the data-quality card says so
-
-    weeks = (facts.as_of - start).days // 7
-    due_from = start + timedelta(weeks=content.due_after.value)
-    since_start = [r.result for r in readings if r.result is not None and r.result.day >= start]
-    due = facts.as_of >= due_from and not since_start
-
-    ldl = facts.lab(content.ldl_lab).current
-    high_ldl = ldl if isinstance(ldl, LabResult) and ldl.above(content.ldl_above.value) else None
-    if not due and high_ldl is None:
+    window = start + timedelta(weeks=content.counts_from.value)
+    if facts.as_of < start + timedelta(weeks=content.due_after.value):
+        return []
+    if any(r.result is not None and r.result.day >= window for r in readings):
         return []
 
-    limit = f"{content.ldl_above.value:g} {content.ldl_above.unit}"
-    lines: list[str] = []
-    suggestions: list[Suggestion] = []
-    if due:
-        summary = content.due_summary.format(weeks=weeks, start=start.isoformat())
-        lines.append(content.due_text.format(weeks=weeks, start=start.isoformat()))
-        unreadable = [r for r in readings if r.status == "unreadable"]
-        lines += [f"- {content.unreadable_text}: {r.problem}" for r in unreadable]
-        actions = orders.order_tests(
-            facts.patient_id, [(content.panel.code, content.panel.display)], content.order_reason
-        )
-        suggestions.append(Suggestion(label=content.order_label, is_recommended=True, actions=actions))
-    if high_ldl is not None:
-        fields = {
-            "value": f"{high_ldl.value:.4g}",
-            "unit": high_ldl.shown_unit,
-            "date": high_ldl.day.isoformat(),
-            "limit": limit,
-        }
-        if not due:
-            summary = content.ldl_summary.format(**fields)
-        lines.append(f"**{high_ldl.describe()}** ({high_ldl.resource}). " + content.ldl_text.format(**fields))
+    weeks = (facts.as_of - start).days // 7
+    fields = {"weeks": weeks, "start": start.isoformat(), "window": window.isoformat()}
+    lines = [content.due_text.format(**fields)]
+    lines += [f"- {content.unreadable_text}: {r.problem}" for r in readings if r.status == "unreadable"]
+    actions = orders.order_tests(facts.patient_id, [(content.panel.code, content.panel.display)], content.order_reason)
     return [
         card(
             content,
-            summary=summary,
+            summary=content.due_summary.format(**fields),
             detail="\n\n".join(lines),
-            suggestions=suggestions,
+            suggestions=[Suggestion(label=content.order_label, is_recommended=True, actions=actions)],
             selection_behavior="at-most-one",
-            basis_note=None
-            if due and high_ldl
-            else content.basis_label_note
-            if due
-            else content.basis_practice_note,
         )
     ]
