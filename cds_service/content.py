@@ -398,6 +398,7 @@ class MedicationGroup(ContentModel):
     valueset: str | None = None
     names: list[str] = Field(default_factory=list)
     basis: Literal["label", "project-reading"]
+    systemic_only: bool = False  # an eye drop or a skin ointment of the drug is not a member
 
     @model_validator(mode="after")
     def _some_way_to_match(self) -> MedicationGroup:
@@ -426,6 +427,7 @@ class Dosing(ContentModel):
 class Medications(ContentModel):
     baricitinib: Baricitinib
     dosing: Dosing
+    local_use_words: list[str] = Field(min_length=1)
     groups: dict[str, MedicationGroup]
 
 
@@ -464,6 +466,7 @@ class Content:
     medication_groups: GroupIndex = field(init=False)
     medication_names: NameIndex = field(init=False)
     baricitinib_names: NameIndex = field(init=False)
+    local_use_words: NameIndex = field(init=False)
 
     def __post_init__(self) -> None:
         indexes = {
@@ -478,6 +481,7 @@ class Content:
             "medication_groups": self._group_index(self.medications.groups),
             "medication_names": NameIndex({key: g.names for key, g in self.medications.groups.items()}),
             "baricitinib_names": NameIndex({"baricitinib": self.medications.baricitinib.names}),
+            "local_use_words": NameIndex({"local": self.medications.local_use_words}),
         }
         for name, index in indexes.items():
             object.__setattr__(self, name, index)  # a frozen dataclass, filled in once

@@ -154,15 +154,24 @@ def read_baricitinib_order(
     )
 
 
-def co_medication_groups(concept: Json, content: Content) -> list[tuple[str, MedicationGroup, str]]:
-    """(group key, group, drug name) for each co-medication group the concept belongs to."""
+def co_medication_groups(concept: Json, request: Json, content: Content) -> list[tuple[str, MedicationGroup, str]]:
+    """(group key, group, drug name) for each co-medication group the ordered product belongs to; a product
+    for local use (an eye drop, a skin ointment) is not a member of a group of systemic drugs."""
     hits: dict[str, str] = {}
     for system, code, _ in codings(concept):
         for key, entry in content.medication_groups.find(system, code):
             hits.setdefault(key, entry.display)
     for key, name in content.medication_names.find(concept_words(concept)).items():
         hits.setdefault(key, name)
-    return [(key, content.medications.groups[key], name) for key, name in hits.items()]
+    groups = content.medications.groups
+    local = bool(hits) and _local_use(concept, request, content)
+    return [(key, groups[key], name) for key, name in hits.items() if not (local and groups[key].systemic_only)]
+
+
+def _local_use(concept: Json, request: Json, content: Content) -> bool:
+    routes = [d.get("route") for d in as_list(request.get("dosageInstruction")) if isinstance(d, dict)]
+    words = concept_words(concept) + [w for route in routes for w in concept_words(route)]
+    return bool(content.local_use_words.find(words))
 
 
 def active_medications(
@@ -219,5 +228,5 @@ def _sort(
         if order.daily_dose_mg is None and is_draft:
             notes.skip(request, f"the daily dose of {order.name} cannot be derived: {order.dose_problem}")
         return
-    for key, group, name in co_medication_groups(concept, content):
+    for key, group, name in co_medication_groups(concept, request, content):
         co_meds.append(CoMedication(key, group.label, group.basis, name, reference(request), is_draft))

@@ -6,12 +6,13 @@ card, because they are not a reason to hold on their own and are never read as n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
 
 from ..cards import Card
-from ..content import ContentModel, Indicator, RuleContent
+from ..content import ContentModel, Indicator, Quantity, RuleContent
 from ..facts import CodedResult, PatientFacts
 from . import card, fit_list, rule, stop_baricitinib
 
@@ -20,6 +21,7 @@ class ConditionHold(ContentModel):
     group: str
     short: str  # the finding as the summary names it
     action_text: str
+    acute: bool = False  # an episode: one dated long ago is asked about, not held for
 
 
 class LatentTb(ContentModel):
@@ -46,11 +48,14 @@ class LabScreen(ContentModel):
 
 
 class InfectionHolds(RuleContent):
-    placeholders = frozenset({"findings"})
+    placeholders = frozenset({"findings", "finding", "date"})
 
     condition_holds: list[ConditionHold] = Field(min_length=1)
     latent_tb: LatentTb
     lab_screens: list[LabScreen] = Field(min_length=1)
+    still_active_within: Quantity
+    still_active_short: str
+    still_active_text: str
     hold_summary: str
     review_summary: str
     review_on_therapy_summary: str
@@ -71,6 +76,8 @@ class InfectionHolds(RuleContent):
         for name in [self.latent_tb.lab] + [s.lab for s in self.lab_screens]:
             if name not in labs or labs[name].kind != "coded":
                 raise ValueError(f"lab {name!r} is not a coded lab in labs.toml")
+        if self.still_active_within.unit != "d":
+            raise ValueError("still_active_within: unit must be 'd'")
         if self.latent_tb.treatment_group not in facts_content.medications.groups:
             raise ValueError(f"medication group {self.latent_tb.treatment_group!r} not in medications.toml")
 
@@ -123,12 +130,20 @@ def infection_holds(facts: PatientFacts, content: InfectionHolds) -> list[Card]:
 
 
 def _condition_findings(facts: PatientFacts, content: InfectionHolds) -> list[Finding]:
+    """A hold per group; an acute episode dated only long ago (onset, else recorded) is a review instead:
+    problem lists keep infections long after they resolved, and a hold must not rest on a stale entry."""
     found = []
+    recent_from = facts.as_of - timedelta(days=content.still_active_within.value)
     for hold in content.condition_holds:
         conditions = facts.conditions.get(hold.group, [])
-        if conditions:
-            evidence = [f"{c.describe()}, {c.resource}" for c in conditions]
-            found.append(Finding("hold", hold.short, evidence, hold.action_text))
+        recent = [c for c in conditions if not hold.acute or c.recorded is None or c.recorded >= recent_from]
+        if recent:
+            found.append(Finding("hold", hold.short, [f"{c.describe()}, {c.resource}" for c in recent], hold.action_text))
+        elif conditions:
+            newest = max(c.recorded for c in conditions if c.recorded)
+            short = content.still_active_short.format(finding=hold.short, date=newest.isoformat())
+            text = content.still_active_text.format(finding=hold.short)
+            found.append(Finding("review", short, [f"{c.describe()}, {c.resource}" for c in conditions], text))
     return found
 
 

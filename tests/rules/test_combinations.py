@@ -89,3 +89,15 @@ def test_patient_view_on_baricitinib_with_azathioprine(evaluate):
 )
 def test_silent_without_a_combination_or_where_the_rule_does_not_run(evaluate, hook, patient, orders):
     assert combination(evaluate(hook, patient, orders)) == []
+
+
+@pytest.mark.parametrize(
+    "patient", ["combo-cyclosporine-ophthalmic", "combo-tacrolimus-topical-route", "combo-ruxolitinib-cream"]
+)
+def test_an_eye_drop_or_a_skin_product_is_not_systemic_immunosuppression(evaluate, patient):
+    assert [c for c in evaluate("order-sign", patient, ORDER) if c.topic == "combination-not-recommended"] == []
+
+
+def test_the_same_drug_by_mouth_still_counts(evaluate):
+    card = only(evaluate("order-sign", "combo-tacrolimus-oral", ORDER), "combination-not-recommended")
+    assert "tacrolimus" in card.summary

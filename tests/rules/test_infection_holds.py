@@ -223,3 +223,27 @@ def test_a_positive_core_antibody_with_a_negative_hbsag_asks_for_hbv_dna_monitor
     assert "HBV core antibody positive: monitor HBV DNA" in cards[0].summary
     assert "Hepatitis B core antibody positive (reported 'Positive') on 2026-11-10, Observation/anti-hbc" in cards[0].detail
     assert "monitor HBV DNA; if HBV DNA is detected, consult a hepatologist" in cards[0].detail
+
+
+# --- false positives a reviewer found ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("patient", ["infection-zoster-recorded-90-days-ago", "infection-zoster-myelitis"])
+def test_a_zoster_episode_of_the_last_90_days_or_myelitis_holds(evaluate, patient):
+    assert len(holds(evaluate("order-sign", patient, ORDER))) == 1
+
+
+def test_post_herpetic_neuralgia_is_not_active_zoster(evaluate):
+    assert infection(evaluate("order-sign", "infection-postherpetic-neuralgia", ORDER)) == []
+
+
+@pytest.mark.parametrize(
+    ("patient", "date"),
+    [("infection-zoster-recorded-91-days-ago", "2026-08-26"), ("infection-zoster-onset-long-ago", "2024-03-01")],
+)
+def test_an_acute_infection_dated_long_ago_and_still_active_is_asked_about_not_held(evaluate, patient, date):
+    cards = evaluate("order-sign", patient, ORDER)
+    assert holds(cards) == []
+    [review] = reviews(cards)
+    assert review.summary == f"Before baricitinib, review: herpes zoster recorded {date}: check whether still active"
+    assert "if the episode is over, resolve the entry" in review.detail
