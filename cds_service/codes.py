@@ -15,6 +15,7 @@ ICD10CM_LONGEST = 8  # characters of the longest ICD-10-CM code, "S72.001A"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 _VERHOEFF_D = [
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
@@ -68,6 +69,8 @@ def malformed(system: str, code: str, *, prefix: bool = False) -> str | None:
         return None if re.fullmatch(r"[1-9]\d{0,8}", code) else f"RxNorm {code}: not an RxCUI"
     if system == CVX:
         return None if re.fullmatch(r"\d{1,3}", code) else f"CVX {code}: not a 1-3 digit CVX code"
+    if system == ACT_CODE:
+        return None if re.fullmatch(r"[A-Z][A-Z0-9_]{1,30}", code) else f"ActCode {code}: not an ActCode code"
     return f"{system}: not a code system this service knows"
 
 

@@ -26,7 +26,7 @@ Situation = Literal[
     "patient-view-on-baricitinib",  # a chart opened for a patient on baricitinib
 ]
 
-DataKey = Literal["patient", "conditions", "observations", "immunizations", "medications"]
+DataKey = Literal["patient", "conditions", "observations", "immunizations", "medications", "encounters"]
 
 
 class ContentError(Exception):
@@ -440,6 +440,10 @@ class Vaccines(ContentModel):
     groups: dict[str, VaccineGroup]
 
 
+class Encounters(ContentModel):
+    inpatient_valueset: str
+
+
 class Vocabulary(ContentModel):
     topic_system: str = Field(pattern=r"^(https?|urn):")
     override_reason_system: str = Field(pattern=r"^(https?|urn):")
@@ -458,6 +462,7 @@ class Content:
     conditions: Conditions
     medications: Medications
     vaccines: Vaccines
+    encounters: Encounters
     rules: dict[str, RuleContent]
     # Indexes for the facts step, built once here so that no call does work that grows with cards/.
     lab_by_loinc: dict[str, str] = field(init=False)
@@ -598,6 +603,10 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     for key, group in vaccines.groups.items():
         need_valueset(group.valueset, vaccines_path, f"groups.{key}")
 
+    encounters_path = content_dir / "encounters.toml"
+    encounters = _validate(Encounters, _read_toml(encounters_path), encounters_path)
+    need_valueset(encounters.inpatient_valueset, encounters_path, "inpatient_valueset")
+
     facts_content = _FactsContent(valuesets, labs, conditions, medications, vaccines)
     rules: dict[str, RuleContent] = {}
     for path in sorted((content_dir / "rules").glob("*.toml")):
@@ -627,7 +636,7 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     if missing:
         raise ContentError(f"{content_dir / 'rules'}: no content file for rule(s) {missing}")
 
-    return Content(vocabulary, valuesets, labs, units, conditions, medications, vaccines, rules)
+    return Content(vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, rules)
 
 
 @dataclass(frozen=True)

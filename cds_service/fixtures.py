@@ -36,6 +36,7 @@ PREFETCH_OF_TYPE = {
     "Immunization": "immunizations",
     "MedicationRequest": "medications",
     "Medication": "medications",
+    "Encounter": "encounters",
 }
 _DATE_KEYS = {
     "birthDate", "effectiveDateTime", "effectiveInstant", "issued", "authoredOn", "occurrenceDateTime",

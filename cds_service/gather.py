@@ -44,8 +44,13 @@ class Gathered:
         """Keys fetched only in part (the newest results), with what was left out."""
         return {k: d.reason for k, d in self.keys.items() if d.status == "fetched" and d.reason}
 
-    def unavailable(self) -> dict[str, str]:
-        return {k: d.reason or "unavailable" for k, d in self.keys.items() if d.status == "unavailable"}
+    def unavailable(self, unreported: frozenset[str] = frozenset()) -> dict[str, str]:
+        """Keys that could not be had, with why (``unreported``: keys a rule reports itself when it matters)."""
+        return {
+            k: d.reason or "unavailable"
+            for k, d in self.keys.items()
+            if d.status == "unavailable" and k not in unreported
+        }
 
     def set_aside(self) -> dict[str, int]:
         return {k: d.set_aside for k, d in self.keys.items() if d.set_aside}

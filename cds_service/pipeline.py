@@ -73,5 +73,7 @@ def run(
         runtime.fhir_client(request, fhir_servers),
         runtime.executor,
     )
-    facts = build_facts(request.hook, patient_id, request.draft_orders(), gathered, content, today)
+    facts = build_facts(
+        request.hook, patient_id, request.draft_orders(), gathered, content, today, service.unreported_keys(content)
+    )
     return CdsResponse(cards=evaluate(facts, content))

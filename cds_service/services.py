@@ -23,6 +23,8 @@ class PrefetchKey:
     kinds: frozenset[str]  # the resource types the key holds; other entries are set aside and counted
     required: bool = False  # True: without it the service answers 412 (nothing useful can be said)
     purpose: str = ""
+    # False: a rule that needs it says so when it matters; its absence is not a data-quality line of its own
+    reported: bool = True
 
 
 def prefetch_keys(content: Content) -> tuple[PrefetchKey, ...]:
@@ -45,6 +47,9 @@ def prefetch_keys(content: Content) -> tuple[PrefetchKey, ...]:
             frozenset({"MedicationRequest", "Medication"}),
             purpose="current therapy and co-medications",
         ),
+        PrefetchKey("encounters", f"Encounter?patient={PATIENT}&status=in-progress", frozenset({"Encounter"}),
+                    purpose="whether the patient is in hospital (COVID-19 is an indication only then)",
+                    reported=False),
     )
 
 
@@ -75,6 +80,9 @@ class ServiceDeclaration:
 
     def kinds(self, content: Content) -> dict[str, frozenset[str]]:
         return {k.key: k.kinds for k in prefetch_keys(content)}
+
+    def unreported_keys(self, content: Content) -> frozenset[str]:
+        return frozenset(k.key for k in prefetch_keys(content) if not k.reported)
 
     def required_keys(self, content: Content) -> frozenset[str]:
         return frozenset(k.key for k in prefetch_keys(content) if k.required)

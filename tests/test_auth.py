@@ -173,7 +173,7 @@ def test_the_sandbox_entry_works_as_written_in_the_readme(tmp_path, caplog, fhir
     key = public_jwk("ES384", signer.kid)
     fhir_server.mock.get(SANDBOX_JWKS_URL, json=jwks(key))
     fhir_server.serve_patient(entry["fhir_servers"][0], "sle-baseline")
-    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications"})
+    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications", "encounters"})
     body["fhirServer"] = entry["fhir_servers"][0]
     for path in ("/cds-services", ORDER_SELECT):
         token = signer.token(f"{BASE_URL}{path}", headers={"jku": SANDBOX_JWKS_URL, "typ": "JWT"})
@@ -217,7 +217,7 @@ def test_the_tenant_claim_picks_the_client_entry(tmp_path, caplog, fhir_server):
     clients.add(**default_client(tenant="south", fhir_servers=["https://south.example/fhir"]))
     client = make_app(tmp_path, clients).test_client()
     fhir_server.serve_patient("https://south.example/fhir", "sle-baseline")
-    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications"})
+    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications", "encounters"})
     body["fhirServer"] = "https://south.example/fhir"
     token = Signer().token(f"{BASE_URL}{ORDER_SELECT}", claims={"tenant": "south"})
     assert client.post(ORDER_SELECT, json=body, headers=bearer(token)).status_code == 200
@@ -585,7 +585,7 @@ def hook_call(client, body):
 )
 def test_a_fhir_server_not_on_the_clients_allowlist_is_never_contacted(client, fhir_server, server):
     fhir_server.serve_patient(server.split("/latest")[0], "sle-baseline")
-    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications"})
+    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications", "encounters"})
     body |= {
         "fhirServer": server,
         "fhirAuthorization": {
@@ -606,7 +606,7 @@ def test_a_fhir_server_not_on_the_clients_allowlist_is_never_contacted(client, f
 
 def test_without_patient_and_an_unlisted_fhir_server_the_answer_is_412(client, fhir_server):
     fhir_server.serve_patient("http://10.0.0.5/fhir", "sle-baseline")
-    body = body_for(prefetch_keys={"conditions", "observations", "immunizations", "medications"})
+    body = body_for(prefetch_keys={"conditions", "observations", "immunizations", "medications", "encounters"})
     body["fhirServer"] = "http://10.0.0.5/fhir"
     response = hook_call(client, body)
     assert response.status_code == 412
@@ -616,7 +616,7 @@ def test_without_patient_and_an_unlisted_fhir_server_the_answer_is_412(client, f
 
 def test_a_fhir_server_on_the_clients_allowlist_is_used(client, fhir_server):
     fhir_server.serve_patient(f"{FHIR_BASE}/r4", "sle-baseline")  # below the listed base URL
-    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications"})
+    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications", "encounters"})
     body["fhirServer"] = f"{FHIR_BASE}/r4"
     assert hook_call(client, body).status_code == 200
     assert [c.path_url.split("?")[0] for c in fhir_server.calls] == ["/fhir/r4/Condition"]
@@ -624,7 +624,7 @@ def test_a_fhir_server_on_the_clients_allowlist_is_used(client, fhir_server):
 
 def test_open_mode_allows_loopback_fhir_servers_only_by_default(tmp_path, fhir_server):
     client = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'db'}")).test_client()
-    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications"})
+    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications", "encounters"})
     fhir_server.serve_patient("http://10.0.0.5/fhir", "sle-baseline")
     response = client.post(ORDER_SELECT, json=body | {"fhirServer": "http://10.0.0.5/fhir"})
     assert "fhirServer is not on this client's allowlist" in quality_detail(response)
@@ -639,7 +639,7 @@ def test_open_mode_uses_cds_fhir_servers_when_set(tmp_path, fhir_server):
         database_url=f"sqlite:///{tmp_path / 'db'}", fhir_servers="http://10.0.0.5/fhir, http://10.0.0.6:*"
     )
     client = create_app(settings).test_client()
-    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications"})
+    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications", "encounters"})
     for server in ("http://10.0.0.5/fhir", "http://10.0.0.6:8080/base", "http://127.0.0.1:8090/fhir"):
         fhir_server.serve_patient(server, "sle-baseline")
     for server, contacted in [

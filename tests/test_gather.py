@@ -48,8 +48,8 @@ def test_when_prefetch_is_absent_every_key_is_fetched_with_the_bearer_token(clie
     response = call(client, order_select(prefetch_keys=set()))
     assert response.status_code == 200
     paths = sorted(c.path_url.split("?")[0] for c in fhir_server.calls)
-    assert paths == ["/fhir/Condition", "/fhir/Immunization", "/fhir/MedicationRequest", "/fhir/Observation",
-                     "/fhir/Patient/sle-baseline"]  # fmt: skip
+    assert paths == ["/fhir/Condition", "/fhir/Encounter", "/fhir/Immunization", "/fhir/MedicationRequest",
+                     "/fhir/Observation", "/fhir/Patient/sle-baseline"]  # fmt: skip
     assert {c.headers["Authorization"] for c in fhir_server.calls} == {"Bearer tok-abc"}
     assert "lab-hold" in {c["source"]["topic"]["code"] for c in response.get_json()["cards"]}
 

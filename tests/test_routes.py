@@ -44,7 +44,7 @@ def test_discovery_lists_each_declared_service_once(client):
     assert {s["hook"] for s in body["services"]} == set(HOOK_FIELDS)
     for service in body["services"]:
         assert {"hook", "description", "id"} <= service.keys()
-        assert set(service["prefetch"]) == {"patient", "conditions", "observations", "immunizations", "medications"}
+        assert set(service["prefetch"]) == {"patient", "conditions", "observations", "immunizations", "medications", "encounters"}
         assert all("{{context.patientId}}" in template for template in service["prefetch"].values())
         assert no_nulls(service)
 

@@ -14,6 +14,7 @@ from ..content import Content
 from ..fhir import Json
 from ..gather import Gathered
 from .conditions import read_conditions
+from .encounters import in_hospital
 from .immunizations import read_vaccine_doses
 from .labs import read_labs
 from .medications import active_medications, draft_orders
@@ -24,8 +25,15 @@ from .renal import estimate_egfr
 
 
 def build_facts(
-    hook: str, patient_id: str, drafts: list[Json], gathered: Gathered, content: Content, as_of: date
+    hook: str,
+    patient_id: str,
+    drafts: list[Json],
+    gathered: Gathered,
+    content: Content,
+    as_of: date,
+    unreported: frozenset[str] = frozenset(),
 ) -> PatientFacts:
+    """``unreported``: prefetch keys whose absence a rule reports itself, when it matters."""
     notes = Notes()
     for key, count in gathered.set_aside().items():
         notes.count(f"entries of another resource type under '{key}'", count)
@@ -40,6 +48,9 @@ def build_facts(
     )
     doses = read_vaccine_doses(
         theirs(gathered.resources("immunizations"), patient_id, notes) or [], content, notes
+    )
+    hospitalised, hospital_encounter = in_hospital(
+        theirs(gathered.resources("encounters"), patient_id, notes), content, as_of
     )
     egfr, egfr_problem = estimate_egfr(labs["egfr"], labs["creatinine"], age, sex, content.labs.egfr_equation)
     for key, why in gathered.partial().items():
@@ -60,9 +71,11 @@ def build_facts(
         vaccine_doses=doses,
         vaccine_orders=vaccine_orders,
         draft_order_count=len(drafts),
-        unavailable=gathered.unavailable(),
+        unavailable=gathered.unavailable(unreported),
         data_issues=notes.all(),
         age_problem=age_problem,
+        in_hospital=hospitalised,
+        hospital_encounter=hospital_encounter,
     )
 
 

@@ -220,6 +220,8 @@ class PatientFacts:
     data_issues: list[DataIssue] = field(default_factory=list)
     checks_not_run: list[NotRun] = field(default_factory=list)
     age_problem: str | None = None  # why age is unknown, when it is
+    in_hospital: bool | None = None  # an inpatient encounter now; None: encounters could not be had
+    hospital_encounter: str | None = None  # which one, for the card
 
     @property
     def on_baricitinib(self) -> bool:

@@ -1,5 +1,7 @@
 """Off-label use: baricitinib for SLE (including lupus nephritis) in a patient with no on-label US indication
-(rheumatoid arthritis, alopecia areata, COVID-19). The card gives the real SLE trial record."""
+(rheumatoid arthritis, alopecia areata, COVID-19 in hospitalised adults). The card gives the real SLE trial
+record. COVID-19 is an indication only while the patient is in hospital: an outpatient COVID-19 code, or
+one whose setting could not be checked, does not hide the warning."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class OffLabelTexts(ContentModel):
     nephritis_text: str  # added when lupus nephritis is recorded
     consent_text: str
     basis_note: str
+    outpatient_text: str  # an inpatient-only indication recorded, but no inpatient encounter
+    setting_unknown_text: str  # an inpatient-only indication recorded, and the encounters could not be had
 
 
 class OffLabel(RuleContent):
@@ -27,6 +31,7 @@ class OffLabel(RuleContent):
     off_label_groups: list[str] = Field(min_length=1)  # condition groups for which any use is off-label
     nephritis_groups: list[str] = Field(min_length=1)  # the subset that means lupus nephritis
     on_label_groups: list[str] = Field(min_length=1)  # US indications: any of these and the card stays silent
+    inpatient_only_groups: list[str] = Field(default_factory=list)  # indications only in hospital (COVID-19)
     patient_view_indicator: Indicator
     texts: OffLabelTexts
 
@@ -37,13 +42,17 @@ class OffLabel(RuleContent):
                 raise ValueError(f"condition group {name!r} is not in conditions.toml")
         if not set(self.nephritis_groups) <= set(self.off_label_groups):
             raise ValueError("nephritis_groups must also be off_label_groups")
+        if not set(self.inpatient_only_groups) <= set(self.on_label_groups):
+            raise ValueError("inpatient_only_groups must also be on_label_groups")
 
 
 @rule("off_label", OffLabel)
 def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
     if "conditions" in facts.unavailable:
         return []  # unknown indication: the data-quality card says the check did not run
-    if any(facts.has(group) for group in content.on_label_groups):
+    everywhere = [g for g in content.on_label_groups if g not in content.inpatient_only_groups]
+    in_hospital_only = [c for g in content.inpatient_only_groups for c in facts.conditions.get(g, [])]
+    if any(facts.has(group) for group in everywhere) or (in_hospital_only and facts.in_hospital):
         return []
     fired = _unique([c for group in content.off_label_groups for c in facts.conditions.get(group, [])])
     if not fired:
@@ -52,6 +61,10 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
     texts = content.texts
     recorded = "\n".join(f"- {c.describe()}, {c.resource}" for c in fired)
     parts = [f"**Recorded:**\n{recorded}\n\n{texts.no_indication_text}"]
+    if in_hospital_only:
+        names = ", ".join(f"{c.describe()}, {c.resource}" for c in _unique(in_hospital_only))
+        setting = texts.setting_unknown_text if facts.in_hospital is None else texts.outpatient_text
+        parts.append(f"{names}: {setting}")
     if nephritis:
         names = ", ".join(f"{c.display} ({c.code})" for c in nephritis)
         parts.append(f"**Lupus nephritis** ({names}): {texts.nephritis_text}")

@@ -77,9 +77,29 @@ def test_an_icd10_lupus_nephritis_code_alone_counts_as_sle_and_is_listed_once(ev
     assert "Off-label in lupus nephritis" in card.summary
 
 
-@pytest.mark.parametrize("patient", ["offlabel-ra-and-sle", "offlabel-alopecia-areata-icd", "offlabel-covid19-icd"])
+@pytest.mark.parametrize(
+    "patient", ["offlabel-ra-and-sle", "offlabel-alopecia-areata-icd", "offlabel-covid19-inpatient",
+                "offlabel-covid19-acute-inpatient"],
+)  # fmt: skip
 def test_an_on_label_indication_silences_the_card(evaluate, patient):
     assert off_label(evaluate("order-sign", patient, ORDER)) == []
+
+
+@pytest.mark.parametrize(
+    "patient", ["offlabel-covid19-icd", "offlabel-covid19-ambulatory", "offlabel-covid19-discharged"],
+    ids=["no-encounter", "ambulatory", "discharged"],
+)  # fmt: skip
+def test_covid19_outside_hospital_is_not_an_indication_and_says_why(evaluate, patient):
+    [card] = off_label(evaluate("order-sign", patient, ORDER))
+    assert "COVID-19 (U07.1, recorded 2026-10-01), Condition/covid: no inpatient encounter is recorded" in card.detail
+
+
+def test_covid19_when_the_setting_could_not_be_checked_is_not_an_indication(evaluate):
+    keys = {"patient", "conditions", "observations", "immunizations", "medications"}
+    cards = evaluate("order-sign", "offlabel-covid19-inpatient", ORDER, prefetch_keys=keys)
+    [card] = off_label(cards)
+    assert "whether the patient is in hospital could not be checked" in card.detail
+    assert all("encounters" not in c.detail for c in cards if c.topic == "data-quality")
 
 
 def test_an_rheumatoid_arthritis_entry_marked_entered_in_error_does_not_silence_it(evaluate):
