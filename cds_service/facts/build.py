@@ -42,7 +42,7 @@ def build_facts(
     conditions = read_conditions(theirs(gathered.resources("conditions"), patient_id, notes), content, notes)
     labs = read_labs(theirs(gathered.resources("observations"), patient_id, notes), content, as_of, notes)
     medications = theirs(gathered.resources("medications"), patient_id, notes)
-    active, co_meds = active_medications(medications or [], content, notes)
+    active, co_meds, completed = active_medications(medications or [], content, notes)
     draft_baricitinib, draft_co_meds, vaccine_orders = draft_orders(
         theirs(drafts, patient_id, notes) or [], content, notes
     )
@@ -68,6 +68,7 @@ def build_facts(
         baricitinib_drafts=draft_baricitinib,
         baricitinib_active=active,
         co_medications=co_meds + draft_co_meds,
+        completed_medications=completed,
         vaccine_doses=doses,
         vaccine_orders=vaccine_orders,
         draft_order_count=len(drafts),

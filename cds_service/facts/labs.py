@@ -95,7 +95,20 @@ class _LabReader:
         newest = self._counted(lab, found)
         if newest is None:
             return LabReading(key, lab.label, "missing")
-        return self.read(key, lab, *newest)
+        reading = self.read(key, lab, *newest)
+        if lab.kind == "coded":
+            return replace(reading, positive_ever=self._newest_positive(key, lab, found))
+        return reading
+
+    def _newest_positive(self, key: str, lab: LabDefinition, found: list[Candidate]) -> CodedResult | None:
+        """A screening result stays positive when a later one is negative (a positive IGRA is latent TB until
+        treated): the newest readable positive among all counted results."""
+        for taken, resource in found:
+            if _counts(resource) and self._answer(resource)[0] == "positive":  # cheap, before validating
+                result = self.read(key, lab, taken, resource).result
+                if isinstance(result, CodedResult) and result.result == "positive":
+                    return result
+        return None
 
     def read(self, key: str, lab: LabDefinition, taken: TakenAt, resource: Json) -> LabReading:
         day = _day(taken)

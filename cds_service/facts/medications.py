@@ -6,6 +6,7 @@ A dose that cannot be derived is ``None`` with the reason, never a guess: the ca
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .. import codes
 from ..content import Content, MedicationGroup
@@ -176,15 +177,22 @@ def _local_use(concept: Json, request: Json, content: Content) -> bool:
 
 def active_medications(
     resources: list[Json], content: Content, notes: Notes
-) -> tuple[list[BaricitinibOrder], list[CoMedication]]:
-    """Baricitinib and co-medications among the patient's active MedicationRequests."""
+) -> tuple[list[BaricitinibOrder], list[CoMedication], list[CoMedication]]:
+    """Baricitinib and co-medications among the patient's active MedicationRequests, and the co-medication
+    courses marked completed (an EHR may send them; a completed latent-TB course matters)."""
     medications = {reference(r): r for r in resources if r.get("resourceType") == "Medication"}
     baricitinib: list[BaricitinibOrder] = []
     co_meds: list[CoMedication] = []
+    completed: list[CoMedication] = []
     for request in resources:
-        if request.get("resourceType") == "MedicationRequest" and request.get("status") == "active":
+        if request.get("resourceType") != "MedicationRequest":
+            continue
+        if request.get("status") == "active":
             _sort(request, medications, False, content, notes, baricitinib, co_meds)
-    return baricitinib, co_meds
+        elif request.get("status") == "completed" and (concept := medication_concept(request, medications)):
+            completed += [replace(_co_medication(key, group, name, request, False), completed=True)
+                          for key, group, name in co_medication_groups(concept, request, content)]  # fmt: skip
+    return baricitinib, co_meds, completed
 
 
 def draft_orders(
@@ -229,4 +237,9 @@ def _sort(
             notes.skip(request, f"the daily dose of {order.name} cannot be derived: {order.dose_problem}")
         return
     for key, group, name in co_medication_groups(concept, request, content):
-        co_meds.append(CoMedication(key, group.label, group.basis, name, reference(request), is_draft))
+        co_meds.append(_co_medication(key, group, name, request, is_draft))
+
+
+def _co_medication(key: str, group: MedicationGroup, name: str, request: Json, is_draft: bool) -> CoMedication:
+    started = parse_date(request.get("authoredOn"))
+    return CoMedication(key, group.label, group.basis, name, reference(request), is_draft, started)

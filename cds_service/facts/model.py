@@ -56,6 +56,8 @@ class CoMedication:
     name: str
     resource: str
     is_draft: bool
+    started: date | None = None  # authoredOn
+    completed: bool = False  # a MedicationRequest marked completed: a course that ended
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class LabReading:
     problem: str | None = None
     lookback_days: int | None = None  # the lab's look-back window (cards/labs.toml), for current/stale
     taken: date | None = None  # when the newest result (readable or not) was taken
+    positive_ever: CodedResult | None = None  # a coded lab's newest positive result: a later negative does not erase it
 
     @property
     def current(self) -> LabResult | CodedResult | None:
@@ -212,7 +215,8 @@ class PatientFacts:
     egfr_problem: str | None = None
     baricitinib_drafts: list[BaricitinibOrder] = field(default_factory=list)
     baricitinib_active: list[BaricitinibOrder] = field(default_factory=list)
-    co_medications: list[CoMedication] = field(default_factory=list)
+    co_medications: list[CoMedication] = field(default_factory=list)  # active or ordered now
+    completed_medications: list[CoMedication] = field(default_factory=list)  # completed courses sent
     vaccine_doses: list[VaccineDose] = field(default_factory=list)
     vaccine_orders: list[VaccineOrder] = field(default_factory=list)
     draft_order_count: int = 0

@@ -40,6 +40,15 @@ class BaselineTest(ContentModel):
     name: str  # short, for the summary
     labs: list[str] = Field(min_length=1)  # lab keys in labs.toml; a current result of any one will do
     order: OrderCode  # what the suggestion orders when the test is missing
+    # A screening test is not repeated once it has been positive, or once these conditions are recorded
+    # (a known latent TB is treated, not re-tested).
+    not_after_positive: bool = False
+    not_with_conditions: list[str] = Field(default_factory=list)
+
+    def settled(self, facts: PatientFacts) -> bool:
+        """Whether the test is no longer asked for: a positive result on record, or a condition that answers it."""
+        positive = self.not_after_positive and any(facts.lab(k).positive_ever for k in self.labs)
+        return positive or any(facts.has(group) for group in self.not_with_conditions)
 
 
 class BaselineLabs(RuleContent):
@@ -66,6 +75,9 @@ class BaselineLabs(RuleContent):
                     for k in test.labs
                 )
             )
+            for group in test.not_with_conditions:
+                if group not in facts_content.conditions.groups:
+                    raise ValueError(f"{test.name}: condition group {group!r} is not in conditions.toml")
             if (codes.LOINC, test.order.code) not in in_valuesets:
                 raise ValueError(
                     f"{test.name}: order code {test.order.code} is not in the value set of {test.labs}"
@@ -81,7 +93,7 @@ def baseline_labs(facts: PatientFacts, content: BaselineLabs) -> list[Card]:
     missing: list[tuple[BaselineTest, list[str]]] = []
     for test in content.tests:
         readings = [facts.lab(key) for key in test.labs]
-        if any(r.current is not None for r in readings):
+        if any(r.current is not None for r in readings) or test.settled(facts):
             continue
         missing.append((test, [_why(facts, content, r) for r in readings]))
     if not missing:

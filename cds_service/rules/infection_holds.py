@@ -28,11 +28,14 @@ class LatentTb(ContentModel):
     condition_group: str
     lab: str
     treatment_group: str
+    treated_group: str  # a condition group that documents latent TB treated (history)
+    treated_after: Quantity  # treatment this long under way counts as treated enough to start (practice)
     suppressed_by: str  # a condition group (active TB) that makes the latent-TB finding moot
     short: str
     action_text: str
     untreated_text: str
     drafted_text: str
+    too_recent_text: str
     medications_unknown_text: str
     indeterminate_short: str
     indeterminate_text: str
@@ -48,7 +51,7 @@ class LabScreen(ContentModel):
 
 
 class InfectionHolds(RuleContent):
-    placeholders = frozenset({"findings", "finding", "date"})
+    placeholders = frozenset({"findings", "finding", "date", "started"})
 
     condition_holds: list[ConditionHold] = Field(min_length=1)
     latent_tb: LatentTb
@@ -69,15 +72,15 @@ class InfectionHolds(RuleContent):
         groups = facts_content.conditions.groups
         labs = facts_content.labs.labs
         wanted = [h.group for h in self.condition_holds]
-        wanted += [self.latent_tb.condition_group, self.latent_tb.suppressed_by]
+        wanted += [self.latent_tb.condition_group, self.latent_tb.suppressed_by, self.latent_tb.treated_group]
         for name in wanted:
             if name not in groups:
                 raise ValueError(f"condition group {name!r} is not in conditions.toml")
         for name in [self.latent_tb.lab] + [s.lab for s in self.lab_screens]:
             if name not in labs or labs[name].kind != "coded":
                 raise ValueError(f"lab {name!r} is not a coded lab in labs.toml")
-        if self.still_active_within.unit != "d":
-            raise ValueError("still_active_within: unit must be 'd'")
+        if self.still_active_within.unit != "d" or self.latent_tb.treated_after.unit != "d":
+            raise ValueError("still_active_within and latent_tb.treated_after: unit must be 'd'")
         if self.latent_tb.treatment_group not in facts_content.medications.groups:
             raise ValueError(f"medication group {self.latent_tb.treatment_group!r} not in medications.toml")
 
@@ -148,30 +151,41 @@ def _condition_findings(facts: PatientFacts, content: InfectionHolds) -> list[Fi
 
 
 def _latent_tb(facts: PatientFacts, content: InfectionHolds) -> list[Finding]:
+    """Latent TB (a condition, or a positive IGRA however old and whatever came after) holds until it is
+    treated: treatment documented as completed, or under way for long enough (practice) before the start."""
     spec = content.latent_tb
     if facts.has(spec.suppressed_by):
         return []  # active TB is already a hold; a positive IGRA adds nothing
-    treatments = [m for m in facts.co_medications if m.group == spec.treatment_group]
-    if any(not m.is_draft for m in treatments):
-        return []  # on latent-TB treatment (the project's reading of "treated"): no hold
-    found = []
+    if facts.has(spec.treated_group) or any(m.group == spec.treatment_group for m in facts.completed_medications):
+        return []  # treatment completed: periodic TB evaluation (monitoring-due) takes over
+    reading = facts.lab(spec.lab)
     evidence = [f"{c.describe()}, {c.resource}" for c in facts.conditions.get(spec.condition_group, [])]
-    result = facts.lab(spec.lab).result  # the latest valid result, however old: a positive never expires
-    if isinstance(result, CodedResult) and result.result == "indeterminate":
-        shown = f"{facts.lab(spec.lab).describe()}, {result.resource}"
+    if reading.positive_ever is not None:
+        evidence.append(f"{reading.positive_ever.describe()}, {reading.positive_ever.resource}")
+    found = []
+    latest = reading.result
+    if isinstance(latest, CodedResult) and latest.result == "indeterminate" and not evidence:
+        shown = f"{reading.describe()}, {latest.resource}"
         found.append(Finding("review", spec.indeterminate_short, [shown], spec.indeterminate_text))
-    elif isinstance(result, CodedResult) and result.result == "positive":
-        evidence.append(f"{facts.lab(spec.lab).describe()}, {result.resource}")
-    if evidence:
+    if not evidence:
+        return found
+    treatments = [m for m in facts.co_medications if m.group == spec.treatment_group]
+    under_way = [m for m in treatments if not m.is_draft]
+    enough = facts.as_of - timedelta(days=spec.treated_after.value)
+    if any(m.started is not None and m.started <= enough for m in under_way):
+        return found  # treated for long enough before the start (practice)
+    if under_way:
+        started = ", ".join(f"{m.name} since {m.started.isoformat() if m.started else 'an unknown date'}"
+                            for m in under_way)  # fmt: skip
+        status = spec.too_recent_text.format(started=started)
+    elif treatments:
         drafted = ", ".join(f"{m.name} ({m.resource})" for m in treatments)
-        if drafted:
-            status = f"{spec.drafted_text} Being ordered now: {drafted}."
-        elif "medications" in facts.unavailable:
-            status = spec.medications_unknown_text
-        else:
-            status = spec.untreated_text
-        found.append(Finding("hold", spec.short, evidence, f"{spec.action_text} {status}"))
-    return found
+        status = f"{spec.drafted_text} Being ordered now: {drafted}."
+    elif "medications" in facts.unavailable:
+        status = spec.medications_unknown_text
+    else:
+        status = spec.untreated_text
+    return [*found, Finding("hold", spec.short, evidence, f"{spec.action_text} {status}")]
 
 
 def _lab_findings(facts: PatientFacts, content: InfectionHolds) -> list[Finding]:

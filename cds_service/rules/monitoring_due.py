@@ -1,6 +1,7 @@
 """Monitoring due: for a patient on baricitinib, CBC or ALT/AST overdue by the project's practice schedule
-(weeks 4 and 12 after the start, then every 3 months). The label only says "according to routine patient
-management", and the card says the schedule is practice.
+(weeks 4 and 12 after the start, then every 3 months), and the periodic TB test (the label asks for latent-TB
+testing during therapy; yearly is practice) unless TB is already known. The label only says "according to
+routine patient management", and the card says the schedule is practice.
 
 The latest scheduled time point that is more than the grace period in the past is the one that must be
 covered: a test is overdue when its latest valid result is older than that time point (less a few days
@@ -19,13 +20,20 @@ from ..cards import Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import LabReading, PatientFacts
 from . import card, rule
-from .baseline_labs import OrderCode
+from .baseline_labs import BaselineTest, OrderCode
 
 
 class MonitoredTest(ContentModel):
     name: str
     labs: list[str] = Field(min_length=1)  # every one of these must be covered
     order: OrderCode
+
+
+class PeriodicTest(BaselineTest):
+    """A test repeated at its own interval from its last result (from the start when there is none)."""
+
+    every: Quantity
+    why_text: str
 
 
 class MonitoringDue(RuleContent):
@@ -36,6 +44,7 @@ class MonitoringDue(RuleContent):
     early_allowance: Quantity
     overdue_after: Quantity
     tests: list[MonitoredTest] = Field(min_length=1)
+    periodic: list[PeriodicTest] = Field(default_factory=list)
     summary: str
     schedule_text: str
     unreadable_text: str
@@ -50,10 +59,12 @@ class MonitoringDue(RuleContent):
         for name in ("early_allowance", "overdue_after"):
             if getattr(self, name).unit != "d":
                 raise ValueError(f"{name}: unit must be 'd'")
-        for test in self.tests:
+        for test in [*self.tests, *self.periodic]:
             for key in test.labs:
                 if key not in facts_content.labs.labs:
                     raise ValueError(f"{test.name}: unknown lab {key!r}")
+        if any(t.every.unit != "mo" or t.every.value != int(t.every.value) for t in self.periodic):
+            raise ValueError("periodic: every must be a whole number of months ('mo')")
 
     def schedule(self) -> str:
         """The schedule in words, e.g. "weeks 4 and 12 after the start, then every 3 months"."""
@@ -78,27 +89,34 @@ def monitoring_due(facts: PatientFacts, content: MonitoringDue) -> list[Card]:
     start = facts.therapy_start
     if start is None:
         return []  # no start date to count from
-    if any(facts.lab(key).status == "unavailable" for test in content.tests for key in test.labs):
+    tests = [*content.tests, *content.periodic]
+    if any(facts.lab(key).status == "unavailable" for test in tests for key in test.labs):
         return []  # lab results could not be fetched: the data-quality card says so
-    points = content.time_points(start, facts.as_of - timedelta(days=content.overdue_after.value))
-    if not points:
-        return []  # the first check is not yet overdue
-    point = points[-1]
-    covered_from = point - timedelta(days=content.early_allowance.value)
-    overdue: list[tuple[MonitoredTest, list[str]]] = []
-    for test in content.tests:
-        why = [_why(content, r) for key in test.labs if not _covered(r := facts.lab(key), covered_from)]
-        if why:
-            overdue.append((test, why))
+    overdue_before = facts.as_of - timedelta(days=content.overdue_after.value)
+    overdue: list[tuple[MonitoredTest | PeriodicTest, date, list[str]]] = []
+    points = content.time_points(start, overdue_before)
+    if points:
+        covered_from = points[-1] - timedelta(days=content.early_allowance.value)
+        for test in content.tests:
+            why = [_why(content, r) for key in test.labs if not _covered(r := facts.lab(key), covered_from)]
+            if why:
+                overdue.append((test, points[-1], why))
+    for periodic in content.periodic:
+        due = _periodic_due(facts, periodic, start)
+        if due is not None and due <= overdue_before:
+            why = [_why(content, facts.lab(key)) for key in periodic.labs] + [periodic.why_text]
+            overdue.append((periodic, due, why))
     if not overdue:
         return []
 
-    names = ", ".join(t.name for t, _ in overdue)
-    fields = {"start": start.isoformat(), "point": point.isoformat(), "due": covered_from.isoformat(),
+    point = min(due for _, due, _ in overdue)
+    names = ", ".join(t.name for t, _, _ in overdue)
+    fields = {"start": start.isoformat(), "point": point.isoformat(),
+              "due": (point - timedelta(days=content.early_allowance.value)).isoformat(),
               "schedule": content.schedule()}  # fmt: skip
     lines = [content.schedule_text.format(**fields), ""]
-    lines += [f"- **{test.name}**: " + "; ".join(why) for test, why in overdue]
-    actions = orders.order_tests(facts.patient_id, [(t.order.code, t.order.display) for t, _ in overdue],
+    lines += [f"- **{test.name}**: " + "; ".join(why) for test, _, why in overdue]
+    actions = orders.order_tests(facts.patient_id, [(t.order.code, t.order.display) for t, _, _ in overdue],
                                  content.order_reason)  # fmt: skip
     return [
         card(
@@ -109,6 +127,14 @@ def monitoring_due(facts: PatientFacts, content: MonitoringDue) -> list[Card]:
             selection_behavior="at-most-one",
         )
     ]
+
+
+def _periodic_due(facts: PatientFacts, test: PeriodicTest, start: date) -> date | None:
+    """When the test is next due: its interval after the newest result, else the start; None once settled."""
+    if test.settled(facts):
+        return None
+    days = [r.result.day for r in (facts.lab(k) for k in test.labs) if r.result is not None]
+    return _add_months(max(days), int(test.every.value)) if days else start
 
 
 def _covered(reading: LabReading, covered_from: date) -> bool:

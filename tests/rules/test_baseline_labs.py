@@ -143,3 +143,13 @@ def test_when_lab_results_could_not_be_fetched_no_test_is_listed_as_missing(eval
     assert baseline_cards(cards) == []
     quality = only(cards, "data-quality")
     assert "Baseline tests before starting" in quality.detail
+
+
+@pytest.mark.parametrize(
+    "patient", ["infection-igra-older-positive-stale", "infection-latent-tb-condition-no-igra"],
+    ids=["positive-long-ago", "latent-tb-recorded"],
+)
+def test_a_known_positive_is_not_re_tested_as_a_baseline(evaluate, patient):
+    cards = evaluate("order-select", patient, ORDER)
+    assert all("TB IGRA" not in c.detail for c in cards if c.topic == "baseline-labs")
+    assert "infection-hold" in {c.topic for c in cards}

@@ -76,8 +76,7 @@ def test_a_positive_igra_without_treatment_is_latent_tb_not_yet_treated(evaluate
     assert card.summary == "Hold baricitinib: latent TB not yet treated"
     assert "TB interferon-gamma release assay positive (reported 'Positive') on 2026-11-10, Observation/igra" in card.detail
     assert "treat latent TB before use" in card.detail
-    assert "No latent-TB treatment is on the active medication list." in card.detail
-    assert "the project's reading, not label text" in card.detail
+    assert "No latent-TB treatment is on the active medication list, and no completed course is recorded." in card.detail
 
 
 def test_a_latent_tb_condition_holds_even_with_a_negative_igra(evaluate):
@@ -86,8 +85,24 @@ def test_a_latent_tb_condition_holds_even_with_a_negative_igra(evaluate):
     assert "Observation/igra" not in card.detail
 
 
-def test_active_latent_tb_treatment_removes_the_hold(evaluate):
-    assert infection(evaluate("order-sign", "infection-igra-positive-treated", ORDER)) == []
+@pytest.mark.parametrize(
+    "patient", ["infection-igra-positive-treated-30-days", "infection-igra-positive-treatment-completed",
+                "infection-igra-positive-ltbi-history"],
+    ids=["under-way-30-days", "course-completed", "Z86.15-history"],
+)  # fmt: skip
+def test_latent_tb_treated_for_a_month_or_completed_lifts_the_hold(evaluate, patient):
+    assert infection(evaluate("order-sign", patient, ORDER)) == []
+
+
+@pytest.mark.parametrize(
+    ("patient", "since"),
+    [("infection-igra-positive-treated", "2026-11-12"), ("infection-igra-positive-treated-29-days", "2026-10-27")],
+    ids=["13-days", "29-days"],
+)
+def test_latent_tb_treatment_begun_less_than_a_month_ago_keeps_the_hold_and_says_it_is_practice(evaluate, patient, since):
+    card = only(evaluate("order-sign", patient, ORDER), "infection-hold")
+    assert card.indicator == "critical"
+    assert f"Latent-TB treatment under way (isoniazid since {since}): guideline practice (ACR)" in card.detail
 
 
 def test_stopped_latent_tb_treatment_does_not_count(evaluate):
@@ -110,13 +125,18 @@ def test_without_the_medication_list_latent_tb_treatment_is_said_to_be_unchecked
 
 def test_a_positive_igra_past_its_look_back_window_still_holds(evaluate):
     card = only(evaluate("order-sign", "infection-igra-positive-stale", ORDER), "infection-hold")
-    assert "positive (reported 'Positive') on 2024-03-05 (out of date), Observation/igra" in card.detail
+    assert "positive (reported 'Positive') on 2024-03-05, Observation/igra" in card.detail
 
 
-def test_results_out_of_date_order_use_the_latest(evaluate):
-    assert infection(evaluate("order-sign", "infection-igra-older-positive", ORDER)) == []
-    card = only(evaluate("order-sign", "infection-igra-newer-positive", ORDER), "infection-hold")
-    assert "on 2026-11-10, Observation/igra" in card.detail
+@pytest.mark.parametrize(
+    ("patient", "positive"),
+    [("infection-igra-older-positive", "on 2025-01-15, Observation/igra-2025"),
+     ("infection-igra-newer-positive", "on 2026-11-10, Observation/igra")],
+    ids=["later-negative-does-not-erase-it", "newer-positive"],
+)  # fmt: skip
+def test_a_positive_igra_holds_whatever_came_after_it(evaluate, patient, positive):
+    card = only(evaluate("order-sign", patient, ORDER), "infection-hold")
+    assert positive in card.detail
 
 
 def test_a_positive_result_entered_in_error_is_ignored(evaluate):

@@ -117,3 +117,20 @@ def test_when_lab_results_could_not_be_fetched_nothing_is_said_to_be_overdue(eva
     cards = evaluate("patient-view", "monitoring-cbc-overdue", prefetch_keys=keys)
     assert monitoring_cards(cards) == []
     assert "Monitoring tests overdue" in only(cards, "data-quality").detail
+
+
+# --- periodic TB evaluation during therapy --------------------------------------------------------------------
+
+
+def test_a_negative_igra_a_year_old_makes_the_tb_test_due_as_practice(evaluate):
+    card = only(evaluate("patient-view", "monitoring-igra-due"), "monitoring-due")
+    assert card.summary == "Baricitinib monitoring overdue: TB IGRA (check due 2026-11-11; practice schedule)"
+    assert "last TB interferon-gamma release assay negative (reported 'Negative') on 2025-11-11" in card.detail
+    assert "the yearly interval is practice" in card.detail
+    assert ordered(card) == ["71773-6"]
+
+
+@pytest.mark.parametrize("patient", ["monitoring-igra-not-yet-due", "infection-igra-positive-on-baricitinib"],
+                         ids=["a-day-short-of-due", "known-positive-is-not-re-tested"])  # fmt: skip
+def test_no_tb_test_before_it_is_due_or_after_a_positive(evaluate, patient):
+    assert all("TB IGRA" not in c.summary for c in evaluate("patient-view", patient) if c.topic == "monitoring-due")
