@@ -45,13 +45,15 @@ QUANTITY_LABS: dict[str, tuple[float, float, int]] = {
     "hdl": (58.0, 10.0, 1),
     "triglycerides": (120.0, 35.0, 1),
 }
-CODED_LABS = {"hbsag": 1, "anti_hbc": 1, "hcv_ab": 1, "igra": 1}
+CODED_LABS = {"hbsag": 1, "anti_hbc": 1, "hcv_ab": 1, "igra": 1, "smoking_status": 1}
 OTHER_LOINC = [("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 95.0)]  # not read by any rule
 SNOMED_NEGATIVE = {
     "system": "http://snomed.info/sct",
     "code": "260385009",
     "display": "Negative (qualifier value)",
 }
+# The answer a category lab (smoking status) is generated with.
+CATEGORY_ANSWER = {"system": "http://snomed.info/sct", "code": "266919005", "display": "Never smoker"}
 RXNORM = codes.RXNORM
 CVX = codes.CVX
 SNOMED = "http://snomed.info/sct"
@@ -100,7 +102,8 @@ def observations(n: int, patient_id: str, content: Content, today: date, rng: ra
         status = (
             "entered-in-error" if rng.random() < 0.005 else "preliminary" if rng.random() < 0.01 else "final"
         )
-        if lab.kind == "coded":
+        if lab.kind in ("coded", "category"):
+            answer = SNOMED_NEGATIVE if lab.kind == "coded" else CATEGORY_ANSWER
             resource = {
                 "resourceType": "Observation",
                 "id": f"obs-{i}",
@@ -110,7 +113,7 @@ def observations(n: int, patient_id: str, content: Content, today: date, rng: ra
                 "subject": {"reference": f"Patient/{patient_id}"},
                 "effectiveDateTime": _instant(effective),
                 "issued": _instant(effective + timedelta(hours=6)),
-                "valueCodeableConcept": {"coding": [SNOMED_NEGATIVE], "text": "Negative"},
+                "valueCodeableConcept": {"coding": [answer], "text": answer["display"]},
             }
             found.append(resource)
             continue

@@ -269,7 +269,7 @@ class DerivedCount(ContentModel):
 class LabDefinition(ContentModel):
     label: str
     valueset: str
-    kind: Literal["quantity", "coded"]
+    kind: Literal["quantity", "coded", "category"]
     lookback_days: int = Field(gt=0)
     canonical_unit: str | None = None
     display_unit: str | None = None  # how the canonical unit is written for clinicians ("cells/uL")
@@ -278,9 +278,12 @@ class LabDefinition(ContentModel):
     read_as: dict[str, ReadAs] = Field(default_factory=dict)
     text_unit: ReadAs | None = None  # the unit of a number written as text with none (">60" for eGFR)
     derived: DerivedCount | None = None
+    categories: dict[str, str] = Field(default_factory=dict)  # a category lab: meaning -> answer value set
 
     @model_validator(mode="after")
     def _quantity_has_units(self) -> LabDefinition:
+        if (self.kind == "category") != bool(self.categories):
+            raise ValueError(f"{self.label}: a category lab, and only one, lists its categories")
         if self.kind == "quantity":
             if not self.canonical_unit or self.units.get(self.canonical_unit) != 1.0:
                 raise ValueError(f"{self.label}: canonical_unit must be listed in units with factor 1")
@@ -548,6 +551,8 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     lab_of_loinc: dict[str, str] = {}
     for key, lab in labs.labs.items():
         need_valueset(lab.valueset, labs_path, f"labs.{key}")
+        for meaning, answers in lab.categories.items():
+            need_valueset(answers, labs_path, f"labs.{key}.categories.{meaning}")
         for system, code in sorted(valuesets[lab.valueset].exact_codes()):
             other = lab_of_loinc.setdefault(code, key) if system == codes.LOINC else key
             if other != key:

@@ -96,17 +96,22 @@ def all_codes(content) -> list[tuple[str, str, str]]:
 
 
 def expand_ranges(text: str) -> str:
-    """codes.md writes some codes as ranges ("211–213", "J12–J18"): append each code they stand for."""
+    """codes.md writes some codes as ranges ("211–213", "J12–J18", an ICD-10-CM chapter block "C00–C96",
+    "E10.A0–E10.A2"): append each code they stand for."""
     extra = []
     for letter, first, letter2, last in re.findall(r"\b([A-Z]?)(\d{2,3})\s*–\s*([A-Z]?)(\d{2,3})\b", text):
-        if letter == letter2 and int(first) < int(last) <= int(first) + 20:
+        if letter == letter2 and int(first) < int(last) <= int(first) + (100 if letter else 20):
             extra += [f"{letter}{n:0{len(first)}d}" for n in range(int(first), int(last) + 1)]
+    for stem, first, stem2, last in re.findall(r"\b([A-Z]\d{2}\.[A-Z]?)(\d)\s*–\s*([A-Z]\d{2}\.[A-Z]?)(\d)\b", text):
+        if stem == stem2 and int(first) < int(last):
+            extra += [f"{stem}{n}" for n in range(int(first), int(last) + 1)]
     return text + "\n" + " ".join(extra)
 
 
 def test_code_ranges_are_expanded():
     assert expand_ranges("CVX 217–221 and range `J12`–`J18`".replace("`", "")).split("\n")[1].split() == [
         "217", "218", "219", "220", "221", "J12", "J13", "J14", "J15", "J16", "J17", "J18"]  # fmt: skip
+    assert expand_ranges("E10.A0–E10.A2").split("\n")[1].split() == ["E10.A0", "E10.A1", "E10.A2"]
 
 
 @needs_shared

@@ -119,11 +119,8 @@ class _LabReader:
         if lenient is None:
             return replace(unreadable, problem=f"{lab.label} result of {day} is malformed where it is read")
         assert taken.when is not None
-        result = (
-            self._coded(key, lab, taken.when, lenient)
-            if lab.kind == "coded"
-            else self._quantity(key, lab, taken.when, lenient)
-        )
+        reader = {"coded": self._coded, "category": self._category}.get(lab.kind, self._quantity)
+        result = reader(key, lab, taken.when, lenient)
         if isinstance(result, str):
             return replace(unreadable, problem=result)
         return self._dated(key, lab, result, day)
@@ -195,6 +192,15 @@ class _LabReader:
         if result is None:
             return f"{lab.label} result '{reported}' of {when.date().isoformat()} cannot be interpreted"
         return CodedResult(key, lab.label, result, reported, when, reference(resource))
+
+    def _category(self, key: str, lab: LabDefinition, when: datetime, resource: Json) -> CodedResult | str:
+        concept = resource.get("valueCodeableConcept")
+        for meaning, valueset_name in lab.categories.items():
+            valueset = self.content.valueset(valueset_name)
+            if any(valueset.matches(s, c) for s, c, _ in codings(concept)):
+                return CodedResult(key, lab.label, meaning, concept_label(concept), when, reference(resource))
+        shown = concept_label(concept) if concept else "no coded answer"
+        return f"{lab.label} '{shown}' of {when.date().isoformat()} is not an answer the service reads"
 
     def _answer(self, resource: Json) -> tuple[Literal["positive", "negative", "indeterminate"] | None, str]:
         answers = self.content.labs.coded_answers

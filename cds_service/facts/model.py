@@ -100,7 +100,7 @@ class LabResult:
 class CodedResult:
     lab: str
     label: str
-    result: Literal["positive", "negative", "indeterminate"]
+    result: str  # positive, negative or indeterminate; for a category lab, its category (current, former...)
     reported: str
     effective: datetime
     resource: str

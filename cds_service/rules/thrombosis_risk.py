@@ -1,7 +1,7 @@
-"""Thrombosis risk: a history of DVT or PE, or antiphospholipid syndrome, when baricitinib is ordered; and
-on a chart open of a patient on baricitinib, a thrombosis or an arterial event (myocardial infarction,
-ischemic stroke) recorded since therapy started. The card states the boxed warning only as far as the label
-text read supports it."""
+"""Thrombosis on therapy: on a chart open of a patient on baricitinib, a thrombosis or an arterial event
+(myocardial infarction, ischemic stroke) dated since therapy started. The card states the boxed warning only
+as far as the label text read supports it. (At a new start, a history of thrombosis is one of the
+boxed-warning risks: boxed_warning.py.)"""
 
 from __future__ import annotations
 
@@ -23,17 +23,13 @@ class RiskGroup(ContentModel):
 class ThrombosisRisk(RuleContent):
     placeholders = frozenset({"conditions", "date"})
 
-    groups: list[RiskGroup] = Field(min_length=1)
-    summary: str
-    boxed_warning_text: str
-    then_text: str
     on_therapy_groups: list[RiskGroup] = Field(min_length=1)
     on_therapy_summary: str
     on_therapy_boxed_warning_text: str
     on_therapy_then_text: str
 
     def check_against(self, facts_content) -> None:
-        for name in (g.group for g in [*self.groups, *self.on_therapy_groups]):
+        for name in (g.group for g in self.on_therapy_groups):
             group = facts_content.conditions.groups.get(name)
             if group is None:
                 raise ValueError(f"condition group {name!r} is not in conditions.toml")
@@ -43,37 +39,28 @@ class ThrombosisRisk(RuleContent):
 
 @rule("thrombosis_risk", ThrombosisRisk)
 def thrombosis_risk(facts: PatientFacts, content: ThrombosisRisk) -> list[Card]:
-    if "conditions" in facts.unavailable:
-        return []  # the data-quality card says the check did not run
-    if facts.is_order_hook:
-        found = _recorded(facts, content.groups, since=None)
-        if not found:
-            return []
-        summary = content.summary.format(conditions=" and ".join(found))
-        boxed, then = content.boxed_warning_text, content.then_text
-    else:
-        start = facts.therapy_start
-        found = _recorded(facts, content.on_therapy_groups, since=start) if start else {}
-        if not found:
-            return []
-        newest = max(c.recorded for cs in found.values() for c in cs if c.recorded)
-        summary = content.on_therapy_summary.format(conditions=" and ".join(found), date=newest.isoformat())
-        boxed, then = content.on_therapy_boxed_warning_text, content.on_therapy_then_text
+    start = facts.therapy_start
+    if "conditions" in facts.unavailable or start is None:
+        return []  # the data-quality card says the check did not run; or no start to count from
+    found = _recorded(facts, content.on_therapy_groups, since=start)
+    if not found:
+        return []
+    newest = max(c.recorded for cs in found.values() for c in cs if c.recorded)
+    summary = content.on_therapy_summary.format(conditions=" and ".join(found), date=newest.isoformat())
     fired: dict[str, ConditionFact] = {}
     for conditions in found.values():
         for c in conditions:  # one line per Condition, even one coded in both groups
             fired.setdefault(c.resource if "(no id)" not in c.resource else f"{c.resource} {c.code}", c)
     recorded = "\n".join(f"- {c.describe()}, {c.resource}" for c in fired.values())
-    detail = f"**Recorded:**\n{recorded}\n\n{boxed}\n\n{then}"
+    detail = f"**Recorded:**\n{recorded}\n\n{content.on_therapy_boxed_warning_text}\n\n{content.on_therapy_then_text}"
     return [card(content, summary=summary[:SUMMARY_MAX], detail=detail)]
 
 
-def _recorded(facts: PatientFacts, groups: list[RiskGroup], since: date | None) -> dict[str, list[ConditionFact]]:
-    """Each group's short name -> its conditions (``since``: only those dated on or after it)."""
+def _recorded(facts: PatientFacts, groups: list[RiskGroup], since: date) -> dict[str, list[ConditionFact]]:
+    """Each group's short name -> its conditions dated on or after ``since``."""
     found = {}
     for risk in groups:
-        conditions = [c for c in facts.conditions.get(risk.group, [])
-                      if since is None or (c.recorded is not None and c.recorded >= since)]  # fmt: skip
+        conditions = [c for c in facts.conditions.get(risk.group, []) if c.recorded is not None and c.recorded >= since]
         if conditions:
             found[risk.short] = conditions
     return found
