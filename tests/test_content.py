@@ -105,6 +105,15 @@ def expand_ranges(text: str) -> str:
     for stem, first, stem2, last in re.findall(r"\b([A-Z]\d{2}\.[A-Z]?)(\d)\s*–\s*([A-Z]\d{2}\.[A-Z]?)(\d)\b", text):
         if stem == stem2 and int(first) < int(last):
             extra += [f"{stem}{n}" for n in range(int(first), int(last) + 1)]
+    for letter, first, letter2, tens in re.findall(r"\b([A-Z])(\d{2})\s*–\s*([A-Z])(\d)[A-Z]\b", text):  # "O00–O9A"
+        if letter == letter2:
+            extra += [f"{letter}{n:02d}" for n in range(int(first), int(tens) * 10 + 10)]
+    extra += re.findall(r"\b([A-Z]\d{2}\.\d)x\b", text)  # "K57.0x": the prefix K57.0
+    for line in text.splitlines():  # "K57.x2 / K57.x3 (x = 1,3,5,9)"
+        values = re.search(r"\(x = ([\d,\s]+)\)", line)
+        if values:
+            for stem, tail in re.findall(r"\b([A-Z]\d{2}\.)x(\d?)", line):
+                extra += [f"{stem}{x.strip()}{tail}" for x in values.group(1).split(",")]
     return text + "\n" + " ".join(extra)
 
 
@@ -112,6 +121,7 @@ def test_code_ranges_are_expanded():
     assert expand_ranges("CVX 217–221 and range `J12`–`J18`".replace("`", "")).split("\n")[1].split() == [
         "217", "218", "219", "220", "221", "J12", "J13", "J14", "J15", "J16", "J17", "J18"]  # fmt: skip
     assert expand_ranges("E10.A0–E10.A2").split("\n")[1].split() == ["E10.A0", "E10.A1", "E10.A2"]
+    assert expand_ranges("K57.x2 / K57.x3 (x = 1,3)").split("\n")[1].split() == ["K57.12", "K57.32", "K57.13", "K57.33"]
 
 
 @needs_shared

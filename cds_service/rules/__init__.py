@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -90,6 +90,16 @@ def card(
         else None,
         links=[Link(label=s.label[:80], url=s.url) for s in entry.sources[1:3]] or None,
     )
+
+
+def check_groups(facts_content: Any, conditions: Sequence[str] = (), medications: Sequence[str] = ()) -> None:
+    """For a rule's ``check_against``: every condition and medication group it names exists."""
+    for name in conditions:
+        if name not in facts_content.conditions.groups:
+            raise ValueError(f"condition group {name!r} is not in conditions.toml")
+    for name in medications:
+        if name not in facts_content.medications.groups:
+            raise ValueError(f"medication group {name!r} is not in medications.toml")
 
 
 def fit_list(template: str, field: str, items: list[str], **fields: str) -> str:

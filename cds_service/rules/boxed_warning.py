@@ -10,7 +10,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, fit_list, rule
+from . import card, check_groups, fit_list, rule
 
 
 class RiskGroup(ContentModel):
@@ -37,10 +37,8 @@ class BoxedWarning(RuleContent):
     def check_against(self, facts_content) -> None:
         if self.older_age_from.unit != "a":
             raise ValueError("older_age_from: unit must be 'a' (years)")
-        groups = facts_content.conditions.groups
-        for name in [g.group for g in [*self.cardiovascular_risk_factors, *self.histories]] + self.skin_cancer_groups:
-            if name not in groups:
-                raise ValueError(f"condition group {name!r} is not in conditions.toml")
+        named = [g.group for g in [*self.cardiovascular_risk_factors, *self.histories]]
+        check_groups(facts_content, conditions=named + self.skin_cancer_groups)
         lab = facts_content.labs.labs.get(self.smoking_lab)
         if lab is None or lab.kind != "category" or not set(self.smoker_categories) <= set(lab.categories):
             raise ValueError(f"smoking_lab {self.smoking_lab!r} must be a category lab with {self.smoker_categories}")
