@@ -126,7 +126,7 @@ def test_code_ranges_are_expanded():
 
 @needs_shared
 def test_every_code_comes_from_the_checked_sources(content):
-    sources = expand_ranges("".join((SHARED / n).read_text().replace("`", "") for n in ("codes.md", "codes-2026.md", "vaccines.md")))
+    sources = expand_ranges("".join((SHARED / n).read_text().replace("`", "") for n in ("codes.md", "codes-2026.md", "vaccines.md", "vaccines-2026.md")))
     missing = [
         (name, code) for name, system, code in all_codes(content)
         if not re.search(rf"(?<![\w.-]){re.escape(code.lstrip('0') if 'cvx' in system else code)}(?![\w-])", sources)

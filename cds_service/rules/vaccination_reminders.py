@@ -1,10 +1,12 @@
 """Vaccination reminder: non-live vaccines not documented before starting, or while on, baricitinib.
 
 Influenza this season, COVID-19 this season (a discussion, not an order: ACIP 2025-09 asks for shared
-clinical decision-making), pneumococcal (PCV20 or PCV21, or PCV15 then PPSV23) and recombinant zoster
-(2 doses, a dose < 4 weeks after the previous one not counting). When the immunization history could
-not be had, the rule says nothing: a vaccine it cannot see is not a missing vaccine (the data-quality
-card names the gap).
+clinical decision-making), pneumococcal (PCV20 or PCV21; PCV15 then PPSV23; after an earlier PCV13 or
+PPSV23, a PCV20 or PCV21 a year later), recombinant zoster (2 doses, a dose < 4 weeks after the previous one
+not counting), and by age band hepatitis B, HPV and RSV. The season's guidance is content with its season:
+when it is older than the current season, the card says so rather than quote last season as current. When
+the immunization history could not be had, the rule says nothing: a vaccine it cannot see is not a missing
+vaccine (the data-quality card names the gap).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from .. import codes, orders
 from ..cards import SUMMARY_MAX, Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import PatientFacts, VaccineDose
-from . import card, rule
+from . import card, fit_list, rule
 
-INTERVAL_UNITS = {"d": 1, "wk": 7}
+INTERVAL_UNITS = {"d": 1, "wk": 7, "a": 365}
+INTERVAL_WORDS = {"d": "days", "wk": "weeks", "a": "years"}
 Groups = frozenset[str]
 
 
@@ -37,6 +40,8 @@ class Seasonal(ContentModel):
     group: str
     name: str
     season_start_month: int = Field(ge=1, le=12)
+    guidance_season: str = Field(pattern=r"^\d{4}-\d{2}$")  # the season the texts' guidance is for
+    stale_season_text: str  # said when the current season is later than guidance_season
     missing_text: str
     order: VaccineChoice | None = None
     older_adult_order: VaccineChoice | None = None
@@ -48,16 +53,45 @@ class Pneumococcal(ContentModel):
     name: str
     complete_group: str
     pcv15_group: str
+    pcv13_group: str
     ppsv23_group: str
     min_age: Quantity
     ppsv23_after_pcv15: Quantity
+    pcv_after_earlier: Quantity  # a PCV20 or PCV21 after an earlier PCV13 or PPSV23
     order: VaccineChoice
     ppsv23_order: VaccineChoice
     none_text: str
     ppsv23_due_text: str
     ppsv23_not_yet_text: str
-    ppsv23_only_text: str
+    earlier_due_text: str
+    earlier_not_yet_text: str
+    pcv13_and_ppsv23_text: str
     out_of_order_text: str
+
+
+class AgeBand(ContentModel):
+    """Ages from ``from_age`` up to (not including) ``below_age``; what to say, and what to order if anything."""
+
+    from_age: Quantity
+    below_age: Quantity | None = None
+    text: str
+    order: VaccineChoice | None = None
+
+
+class CompleteWith(ContentModel):
+    group: str
+    doses: int = Field(ge=1)
+
+
+class Series(ContentModel):
+    """A vaccine recommended by age band, done once a series is complete (or once started, ``doses`` 1)."""
+
+    name: str
+    group: str  # any dose of it starts the series
+    complete: list[CompleteWith] = Field(min_length=1)  # any one of these completes it
+    bands: list[AgeBand] = Field(min_length=1)
+    not_after_positive_labs: list[str] = Field(default_factory=list)  # e.g. past hepatitis B infection
+    partial_text: str
 
 
 class Zoster(ContentModel):
@@ -74,7 +108,8 @@ class Zoster(ContentModel):
 
 
 class VaccinationReminders(RuleContent):
-    placeholders = frozenset({"missing", "season_start", "date", "due", "days", "count", "doses", "interval"})
+    placeholders = frozenset({"missing", "season_start", "date", "due", "days", "count", "doses", "interval",
+                              "guidance", "season"})  # fmt: skip
 
     summary: str
     order_intro_text: str
@@ -86,6 +121,7 @@ class VaccinationReminders(RuleContent):
     covid19: Seasonal
     pneumococcal: Pneumococcal
     zoster: Zoster
+    series: list[Series] = Field(default_factory=list)
 
     def check_against(self, facts_content) -> None:
         groups = facts_content.vaccines.groups
@@ -107,8 +143,21 @@ class VaccinationReminders(RuleContent):
         pneumo = self.pneumococcal
         need(pneumo.complete_group, pneumo.order)
         need(pneumo.pcv15_group)
+        need(pneumo.pcv13_group)
         need(pneumo.ppsv23_group, pneumo.ppsv23_order)
         need(self.zoster.group, self.zoster.order)
+        for series in self.series:
+            need(series.group)
+            for complete in series.complete:
+                need(complete.group)
+            for band in series.bands:
+                need(series.group, band.order)
+                ages = [band.from_age] + ([band.below_age] if band.below_age else [])
+                if any(q.unit != "a" for q in ages):
+                    raise ValueError(f"{series.name}: an age is in years, unit 'a'")
+            for lab in series.not_after_positive_labs:
+                if lab not in facts_content.labs.labs:
+                    raise ValueError(f"{series.name}: unknown lab {lab!r}")
         for where, q in (
             ("influenza.older_adult_from_age", self.influenza.older_adult_from_age),
             ("covid19.older_adult_from_age", self.covid19.older_adult_from_age),
@@ -119,15 +168,14 @@ class VaccinationReminders(RuleContent):
                 raise ValueError(f"{where}: an age is in years, unit 'a'")
         intervals = (
             ("pneumococcal.ppsv23_after_pcv15", pneumo.ppsv23_after_pcv15),
+            ("pneumococcal.pcv_after_earlier", pneumo.pcv_after_earlier),
             ("zoster.min_interval", self.zoster.min_interval),
         )
         for where, q in intervals:
             if q.unit not in INTERVAL_UNITS:
                 raise ValueError(f"{where}: unit {q.unit!r} must be one of {sorted(INTERVAL_UNITS)}")
-        every = (self.influenza, self.covid19, pneumo, self.zoster)
-        longest = self.summary.format(missing=", ".join(v.name for v in every))
-        if len(longest) > SUMMARY_MAX:
-            raise ValueError(f"summary with every vaccine missing is {len(longest)} characters, over {SUMMARY_MAX}")
+        if len(self.summary.format(missing=max((self.influenza.name, self.covid19.name), key=len))) > SUMMARY_MAX:
+            raise ValueError(f"summary with one vaccine missing is over {SUMMARY_MAX} characters")
 
 
 @dataclass(frozen=True)
@@ -151,6 +199,7 @@ def vaccination_reminders(facts: PatientFacts, content: VaccinationReminders) ->
             _seasonal(facts, content.covid19, doses, ordered),
             _pneumococcal(facts, content.pneumococcal, doses, ordered),
             _zoster(facts, content.zoster, doses, ordered),
+            *(_series(facts, series, doses, ordered) for series in content.series),
         )
         if m is not None
     ]
@@ -173,7 +222,7 @@ def vaccination_reminders(facts: PatientFacts, content: VaccinationReminders) ->
     return [
         card(
             content,
-            summary=content.summary.format(missing=", ".join(m.name for m in missing)),
+            summary=fit_list(content.summary, "missing", [m.name for m in missing]),
             detail=intro + "\n\n" + "\n".join(lines),
             basis_note=content.basis_text,
             suggestions=suggestions,
@@ -195,7 +244,8 @@ def _days(q: Quantity) -> int:
 
 
 def _interval(q: Quantity) -> str:
-    return f"{q.value:g} {'weeks' if q.unit == 'wk' else 'days'}"
+    words = INTERVAL_WORDS[q.unit]
+    return f"{q.value:g} {words[:-1] if q.value == 1 else words}"
 
 
 def _old_enough(facts: PatientFacts, min_age: Quantity) -> bool:
@@ -208,6 +258,11 @@ def season_start(as_of: date, month: int) -> date:
     return date(as_of.year if as_of.month >= month else as_of.year - 1, month, 1)
 
 
+def season_label(start: date) -> str:
+    """A season as CDC writes it, "2026-27", from its first day."""
+    return f"{start.year}-{(start.year + 1) % 100:02d}"
+
+
 def _seasonal(facts: PatientFacts, spec: Seasonal, doses: list[VaccineDose], ordered: Groups) -> _Missing | None:
     if spec.group in ordered:
         return None
@@ -217,6 +272,8 @@ def _seasonal(facts: PatientFacts, spec: Seasonal, doses: list[VaccineDose], ord
         return None
     last = f" Last documented: {_dose(mine[-1])}." if mine else " No dose documented."
     line = spec.missing_text.format(season_start=start.isoformat()) + last
+    if season_label(start) != spec.guidance_season:
+        line += " " + spec.stale_season_text.format(guidance=spec.guidance_season, season=season_label(start))
     choice = spec.order
     older = spec.older_adult_from_age
     if spec.older_adult_order and older and facts.age is not None and facts.age >= older.value:
@@ -231,14 +288,27 @@ def _pneumococcal(facts: PatientFacts, spec: Pneumococcal, doses: list[VaccineDo
         return None
     if _in(spec.complete_group, doses):
         return None
-    pcv15, ppsv23 = _in(spec.pcv15_group, doses), _in(spec.ppsv23_group, doses)
-    if not pcv15 and not ppsv23:
-        if spec.pcv15_group in ordered:
-            return None
+    pcv15, pcv13, ppsv23 = (_in(g, doses) for g in (spec.pcv15_group, spec.pcv13_group, spec.ppsv23_group))
+    if pcv15:
+        return _after_pcv15(facts, spec, pcv15, ppsv23, ordered)
+    if not pcv13 and not ppsv23:
         return _Missing(spec.name, spec.none_text, spec.order, f"{spec.name}: no pneumococcal vaccine documented")
-    if not pcv15:
-        text = spec.ppsv23_only_text.format(date=ppsv23[-1].day.isoformat())
-        return _Missing(spec.name, f"{text} Documented: {_dose(ppsv23[-1])}.")
+    documented = " Documented: " + "; ".join(_dose(d) for d in sorted(pcv13 + ppsv23, key=lambda d: d.day)) + "."
+    if pcv13 and ppsv23:
+        return _Missing(spec.name, spec.pcv13_and_ppsv23_text + documented)
+    earlier = (pcv13 or ppsv23)[-1]
+    due = earlier.day + timedelta(days=_days(spec.pcv_after_earlier))
+    fields = {"date": earlier.day.isoformat(), "due": due.isoformat(), "interval": _interval(spec.pcv_after_earlier),
+              "count": "PCV13" if pcv13 else "PPSV23"}  # fmt: skip
+    if due > facts.as_of:
+        return _Missing(spec.name, spec.earlier_not_yet_text.format(**fields) + documented)
+    reason = f"{spec.name}: PCV20 or PCV21 due after {fields['count']}"
+    return _Missing(spec.name, spec.earlier_due_text.format(**fields) + documented, spec.order, reason)
+
+
+def _after_pcv15(
+    facts: PatientFacts, spec: Pneumococcal, pcv15: list[VaccineDose], ppsv23: list[VaccineDose], ordered: Groups
+) -> _Missing | None:
     first = pcv15[0]
     if any(p.day > first.day for p in ppsv23):
         return None
@@ -255,6 +325,29 @@ def _pneumococcal(facts: PatientFacts, spec: Pneumococcal, doses: list[VaccineDo
         return _Missing(spec.name, spec.ppsv23_not_yet_text.format(**fields) + where)
     line = spec.ppsv23_due_text.format(**fields) + where
     return _Missing(spec.name, line, spec.ppsv23_order, f"{spec.name}: PPSV23 due after PCV15")
+
+
+def _series(facts: PatientFacts, spec: Series, doses: list[VaccineDose], ordered: Groups) -> _Missing | None:
+    """A vaccine by age band: nothing when the age is unknown or outside every band, when it is ordered now,
+    when a past infection makes it moot, or when the series is complete."""
+    age = facts.age
+    band = next((b for b in spec.bands if age is not None and b.from_age.value <= age
+                 and (b.below_age is None or age < b.below_age.value)), None)  # fmt: skip
+    if band is None or spec.group in ordered:
+        return None
+    if any(facts.lab(lab).positive_ever for lab in spec.not_after_positive_labs):
+        return None
+    mine = _in(spec.group, doses)
+    for complete in spec.complete:
+        if len({d.day for d in _in(complete.group, doses)}) >= complete.doses:
+            return None
+    if not mine:
+        reason = f"{spec.name}: no dose documented"
+        return _Missing(spec.name, band.text, band.order, reason)
+    count = len({d.day for d in mine})
+    documented = " Documented: " + "; ".join(_dose(d) for d in mine) + "."
+    return _Missing(spec.name, spec.partial_text.format(count=count) + documented, band.order,
+                    f"{spec.name}: {count} dose(s) documented, series not complete")  # fmt: skip
 
 
 def _zoster(facts: PatientFacts, spec: Zoster, doses: list[VaccineDose], ordered: Groups) -> _Missing | None:

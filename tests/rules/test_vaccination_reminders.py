@@ -82,7 +82,8 @@ def test_nothing_documented_lists_every_vaccine_and_orders_the_non_covid_ones(ev
     assert "documented since 2026-08-01" in card.detail
     assert "shared clinical decision-making discussion, so discuss it" in card.detail
     assert "No order is suggested: the decision is shared" in card.detail
-    assert "The season start is the project's reading." in card.detail
+    assert "The 1 August season start is practice." in card.detail
+    assert "This guidance is for the 2025-26 season: check CDC's 2026-27 recommendations." in card.detail
     assert card.source.url == "http://www.drugs.com/dosage/olumiant.html"
     assert card.source.topic.code == TOPIC
 
@@ -208,11 +209,27 @@ def test_ppsv23_exactly_8_weeks_after_pcv15_is_ordered(evaluate):
     assert ordered_cvx(card) == ["33"]
 
 
-def test_ppsv23_alone_asks_for_review_without_an_order(evaluate):
+def test_ppsv23_alone_a_year_ago_makes_pcv20_or_pcv21_due(evaluate):
     card = only(evaluate("order-select", "vaccines-ppsv23-only", ORDER), TOPIC)
     assert card.summary == "Vaccines not documented: pneumococcal"
-    assert "PPSV23 on 2025-01-10 but no pneumococcal conjugate vaccine" in card.detail
-    assert "check current ACIP guidance" in card.detail
+    assert "PPSV23 on 2025-01-10 and no PCV15, PCV20 or PCV21: ACIP (2024) completes the series with PCV20" in card.detail
+    assert ordered_cvx(card) == ["216"]
+
+
+@pytest.mark.parametrize(
+    ("patient", "due"), [("vaccines-pcv13-364-days", False), ("vaccines-pcv13-365-days", True)],
+)
+def test_pcv13_alone_makes_pcv20_or_pcv21_due_a_year_later(evaluate, patient, due):
+    card = only(evaluate("order-select", patient, ORDER), TOPIC)
+    assert card.summary == "Vaccines not documented: pneumococcal"
+    assert "PCV13 on" in card.detail and "at least 1 year after the PCV13" in card.detail
+    assert (ordered_cvx(card) == ["216"]) is due
+    assert ("No order is suggested yet" in card.detail) is not due
+
+
+def test_pcv13_and_ppsv23_ask_for_current_guidance_without_an_order(evaluate):
+    card = only(evaluate("order-select", "vaccines-pcv13-and-ppsv23", ORDER), TOPIC)
+    assert "PCV13 and PPSV23 documented, no PCV20 or PCV21: check current ACIP guidance" in card.detail
     assert card.suggestions is None
 
 
@@ -271,14 +288,47 @@ def test_at_18_there_is_no_pneumococcal_or_zoster_reminder(evaluate):
     assert reminders(evaluate("order-select", "vaccines-age-18", ORDER)) == []
 
 
-def test_at_19_pneumococcal_and_zoster_are_due(evaluate):
+def test_at_19_pneumococcal_zoster_and_hpv_are_due(evaluate):
     card = only(evaluate("order-select", "vaccines-age-19", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: pneumococcal, recombinant zoster (RZV)"
-    assert ordered_cvx(card) == ["216", "187"]
+    assert card.summary == "Vaccines not documented: pneumococcal, recombinant zoster (RZV), HPV"
+    assert ordered_cvx(card) == ["216", "187", "165"]
     assert "age is not recorded" not in card.detail
 
 
 def test_an_unknown_age_reminds_and_says_the_age_is_missing(evaluate):
     card = only(evaluate("order-select", "vaccines-age-unknown", ORDER), TOPIC)
     assert card.summary == "Vaccines not documented: pneumococcal, recombinant zoster (RZV)"
-    assert "The patient's age is not recorded; the pneumococcal and zoster reminders apply from age 19." in card.detail
+    assert "The patient's age is not recorded; the pneumococcal and zoster reminders apply from age 19" in card.detail
+    assert "the hepatitis B, HPV and RSV reminders, which depend on age, were not given" in " ".join(card.detail.split())
+
+
+# --- hepatitis B, HPV and RSV by age; the season's guidance ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patient", "missing", "cvx"),
+    [("vaccines-hepb-none", "hepatitis B", ["189"]), ("vaccines-hepb-one-cpg-dose", "hepatitis B", ["189"]),
+     ("vaccines-age-26", "HPV", ["165"]), ("vaccines-age-75", "RSV", ["326"]), ("vaccines-age-74", "RSV", [])],
+    ids=["hepb-none-at-36", "hepb-one-of-two-doses", "hpv-at-26", "rsv-at-75-ordered", "rsv-at-74-a-decision"],
+)  # fmt: skip
+def test_age_banded_vaccines(evaluate, patient, missing, cvx):
+    card = only(evaluate("order-select", patient, ORDER), TOPIC)
+    assert missing in card.summary
+    assert [c for c in ordered_cvx(card) if c in ("189", "165", "326")] == cvx
+
+
+@pytest.mark.parametrize(
+    ("patient", "absent"),
+    [("vaccines-age-27", "HPV"), ("vaccines-hepb-anti-hbc-positive", "hepatitis B"), ("vaccines-age-49", "RSV"),
+     ("vaccines-age-60-no-hepb", "hepatitis B")],
+    ids=["hpv-not-at-27", "hepb-not-after-past-infection", "rsv-not-below-50", "hepb-not-from-60"],
+)  # fmt: skip
+def test_no_age_banded_reminder_outside_its_band_or_after_infection(evaluate, patient, absent):
+    cards = [c for c in evaluate("order-select", patient, ORDER) if c.topic == TOPIC]
+    assert all(absent not in c.summary for c in cards)
+
+
+def test_guidance_for_the_current_season_is_not_called_stale(evaluate):
+    # As of 2026-03-01 the season is 2025-26, the season of the influenza and COVID-19 texts.
+    card = only(evaluate("order-select", "vaccines-none", ORDER, as_of=date(2026, 3, 1)), TOPIC)
+    assert "check CDC's" not in card.detail
