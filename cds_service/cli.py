@@ -3,7 +3,8 @@
 - serve   runs gunicorn on the WSGI app (the content is checked first; bad content exits with its message)
 - invoke  sends one hook request (a file, or a fixture name) through the real app and prints the cards
 - report  prints the alert-fatigue report (cards shown, accepted, overridden, override reasons per topic)
-- content prints every rule as one Markdown table for clinical sign-off, then the unit strings it reads
+- content prints every rule as one Markdown table for clinical sign-off, then the unit strings it reads and
+          what the reference pack left unverified
 """
 
 from __future__ import annotations
@@ -178,7 +179,12 @@ def content_table(content: content_module.Content) -> str:
         source = content.units.sources[entry.source]
         seen = "yes" if entry.seen else "no: a near variant"
         units.append(f"| {cell(entry.written)} | {cell(entry.ucum)} | {seen} | {cell(f'{source.label} ({source.url})')} |")
-    return "\n".join(rows + units)
+    left_out = [
+        "", "## Left out: UNVERIFIED or NOT FOUND in the reference pack (cards/left_out.toml)", "",
+        "| what | how the pack marks it | what the service does instead |", "|---|---|---|",
+    ]  # fmt: skip
+    left_out += [f"| {cell(i.what)} | {cell(i.pack)} | {cell(i.instead)} |" for i in content.left_out.items]
+    return "\n".join(rows + units + left_out)
 
 
 if __name__ == "__main__":  # pragma: no cover

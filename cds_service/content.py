@@ -196,6 +196,12 @@ class SourceRef(ContentModel):
     url: str = Field(pattern=r"^https?://")
     section: str | None = None
     quote: str | None = None
+    secondary: bool = False  # a mirror, summary or news page, not the label or the guidance itself
+
+    @property
+    def shown(self) -> str:
+        """The label as a card shows it, saying when the source is secondary."""
+        return f"{self.label} (secondary source)" if self.secondary else self.label
 
 
 class OverrideReason(ContentModel):
@@ -447,6 +453,16 @@ class Encounters(ContentModel):
     inpatient_valueset: str
 
 
+class LeftOutItem(ContentModel):
+    what: str
+    pack: str  # how the reference pack marks it
+    instead: str  # what the service does without it
+
+
+class LeftOut(ContentModel):
+    items: list[LeftOutItem] = Field(min_length=1)
+
+
 class Vocabulary(ContentModel):
     topic_system: str = Field(pattern=r"^(https?|urn):")
     override_reason_system: str = Field(pattern=r"^(https?|urn):")
@@ -466,6 +482,7 @@ class Content:
     medications: Medications
     vaccines: Vaccines
     encounters: Encounters
+    left_out: LeftOut
     rules: dict[str, RuleContent]
     # Indexes for the facts step, built once here so that no call does work that grows with cards/.
     lab_by_loinc: dict[str, str] = field(init=False)
@@ -611,6 +628,8 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     encounters_path = content_dir / "encounters.toml"
     encounters = _validate(Encounters, _read_toml(encounters_path), encounters_path)
     need_valueset(encounters.inpatient_valueset, encounters_path, "inpatient_valueset")
+    left_out_path = content_dir / "left_out.toml"
+    left_out = _validate(LeftOut, _read_toml(left_out_path), left_out_path)
 
     facts_content = _FactsContent(valuesets, labs, conditions, medications, vaccines)
     rules: dict[str, RuleContent] = {}
@@ -641,7 +660,7 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     if missing:
         raise ContentError(f"{content_dir / 'rules'}: no content file for rule(s) {missing}")
 
-    return Content(vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, rules)
+    return Content(vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, left_out, rules)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ BROKEN = {
     "unknown-placeholder": ("rules/lab_holds.toml", 'below_summary = "Hold baricitinib: {lab}', 'below_summary = "Hold baricitinib: {patient_name} {lab}',
                             "rules/lab_holds.toml: Value error, below_summary: unknown placeholder(s) ['patient_name']"),
     "source-not-a-url": ("rules/lab_holds.toml", 'url = "http://www.drugs.com/dosage/olumiant.html"', 'url = "drugs.com/dosage"',
-                         "rules/lab_holds.toml: sources.0.url: String should match pattern '^https?://'"),
+                         "rules/lab_holds.toml: sources.1.url: String should match pattern '^https?://'"),
     "invalid-toml": ("rules/lab_holds.toml", 'topic = "lab-hold"', "topic = lab-hold", "rules/lab_holds.toml: not valid TOML"),
     "rule-names-other-file": ("rules/lab_holds.toml", 'rule = "lab_holds"', 'rule = "renal_alert"',
                               "rules/lab_holds.toml: rule = 'renal_alert' must name the file's rule, 'lab_holds'"),
@@ -147,6 +147,23 @@ def test_every_rule_source_url_is_one_the_checked_sources_cite(content):
     assert sorted(u for u in urls if not is_cited(u)) == []
 
 
+# Hosts of primary sources: the label (FDA, DailyMed, the manufacturer), the guidance bodies and journals.
+PRIMARY_HOSTS = ("fda.gov", "nlm.nih.gov", "cdc.gov", "lilly.com", "lillymedical.com", "lillymedical.eu",
+                 "olumiant.com", "nejm.org", "acrjournals.onlinelibrary.wiley.com", "clinicaltrials.gov",
+                 "thelancet.com", "bmj.com")  # fmt: skip
+
+
+def test_a_source_that_is_not_primary_says_it_is_secondary_and_no_card_leads_with_one(content):
+    def primary(url: str) -> bool:
+        host = url.split("/")[2].split(":")[0]
+        return any(host == h or host.endswith("." + h) for h in PRIMARY_HOSTS)
+
+    unmarked = [(name, s.url) for name, rule in content.rules.items() for s in rule.sources
+                if not primary(s.url) and not s.secondary]  # fmt: skip
+    assert unmarked == []
+    assert [name for name, rule in content.rules.items() if rule.sources[0].secondary] == []
+
+
 # Claims that ../shared/clinical/evidence.md §3 marks contradicted or not found.
 CONTRADICTED = ["EMBARK", "SHIFT-Lupus", "SHIFT Lupus", "NCT03704406", "atopic dermatitis", "47% vs 21%",
                 "511 patients", "61%", "escalate to 4 mg", "FDA review"]  # fmt: skip
@@ -165,9 +182,11 @@ def test_every_rule_cites_a_source_and_says_its_basis(content):
 
 
 def test_content_export_is_a_markdown_table_with_a_row_per_rule_then_the_unit_strings(content):
-    rules, units = content_table(content).split("\n\n## ")
+    rules, units, left_out = content_table(content).split("\n\n## ")
     table = rules.splitlines()
     assert len(units.splitlines()) == 4 + len(content.units.written)
+    assert len(left_out.splitlines()) == 4 + len(content.left_out.items)
+    assert "| Label section 5.8 (06/2026 change): title and text | NOT FOUND" in left_out
     assert table[0].startswith("| topic | rule |")
     assert len(table) == 2 + len(content.rules)
     assert any("| lab-hold | lab_holds | critical |" in row for row in table)

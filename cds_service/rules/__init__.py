@@ -66,7 +66,7 @@ def card(
 ) -> Card:
     """A card with the rule's source, topic, override reasons and a footer citing every source."""
     primary = entry.sources[0]
-    cited = "; ".join(f"[{s.label}]({s.url})" + (f" {s.section}" if s.section else "") for s in entry.sources)
+    cited = "; ".join(f"[{s.shown}]({s.url})" + (f" {s.section}" if s.section else "") for s in entry.sources)
     basis = basis_note or {
         "label": "Basis: US Olumiant label.",
         "practice": "Basis: practice rule, not in the US label.",
@@ -77,7 +77,7 @@ def card(
         detail=f"{detail}\n\n{basis} Sources: {cited}. Content {entry.content_version}.",
         indicator=indicator or entry.indicator,  # type: ignore[attr-defined]
         source=Source(
-            label=primary.label,
+            label=primary.shown,
             url=primary.url,
             topic=Coding(code=entry.topic, system=entry.topic_system, display=entry.topic_display),
         ),
@@ -88,7 +88,7 @@ def card(
         ]
         if override_reasons and entry.override_reasons
         else None,
-        links=[Link(label=s.label[:80], url=s.url) for s in entry.sources[1:3]] or None,
+        links=[Link(label=s.shown[:80], url=s.url) for s in entry.sources[1:3]] or None,
     )
 
 
