@@ -285,11 +285,14 @@ class LabDefinition(ContentModel):
     text_unit: ReadAs | None = None  # the unit of a number written as text with none (">60" for eGFR)
     derived: DerivedCount | None = None
     categories: dict[str, str] = Field(default_factory=dict)  # a category lab: meaning -> answer value set
+    remember_positive: bool = False  # a coded lab whose positive stays positive when a later result is negative
 
     @model_validator(mode="after")
     def _quantity_has_units(self) -> LabDefinition:
         if (self.kind == "category") != bool(self.categories):
             raise ValueError(f"{self.label}: a category lab, and only one, lists its categories")
+        if self.remember_positive and self.kind != "coded":
+            raise ValueError(f"{self.label}: only a coded lab can remember a positive result")
         if self.kind == "quantity":
             if not self.canonical_unit or self.units.get(self.canonical_unit) != 1.0:
                 raise ValueError(f"{self.label}: canonical_unit must be listed in units with factor 1")

@@ -96,7 +96,7 @@ class _LabReader:
         if newest is None:
             return LabReading(key, lab.label, "missing")
         reading = self.read(key, lab, *newest)
-        if lab.kind == "coded":
+        if lab.remember_positive:
             return replace(reading, positive_ever=self._newest_positive(key, lab, found))
         return reading
 

@@ -46,7 +46,7 @@ class TakenAt(NamedTuple):  # a tuple: one is made for every lab result of every
     problem: str | None = None
 
 
-_new_taken_at = TakenAt._make
+_new_taken_at = tuple.__new__  # one C call, not NamedTuple's Python-level __new__
 
 
 def _present(value: Any) -> bool:
@@ -63,7 +63,7 @@ def observation_time(resource: Json) -> TakenAt:
     if value.__class__ is str and value:  # the common case, first and cheaply (a plain tuple.__new__)
         when = parse_datetime(value)
         if when is not None:
-            return _new_taken_at((when, "effectiveDateTime", None))
+            return _new_taken_at(TakenAt, (when, "effectiveDateTime", None))
     period = resource.get("effectivePeriod")
     candidates: list[tuple[str, Any]] = [("effectiveDateTime", resource.get("effectiveDateTime"))]
     if isinstance(period, dict):
