@@ -130,7 +130,7 @@ def test_a_dose_that_cannot_be_derived_is_unknown_with_the_reason(content, dosag
 def test_a_product_code_of_codes_2026_gives_the_strength_and_asks_to_confirm_the_product(content, code, strength):
     order = read(content, request({"coding": [{"system": RXNORM, "code": code}]}, r4(tablets(1))))
     assert (order.strength_mg, order.daily_dose_mg) == (strength, strength)
-    assert order.recognised_by.endswith("UNVERIFIED code)")  # the data-quality card asks to confirm it
+    assert order.recognised_by.startswith(f"product code RxNorm {code}")  # the data-quality card asks to confirm it
 
 
 @pytest.mark.parametrize("code", ["2047237", "2474014", "2474018"])

@@ -52,7 +52,7 @@ def recognise_baricitinib(concept: Json, content: Content) -> tuple[str, bool] |
         if entry and entry.verified:
             return f"RxNorm {code} ({entry.display})", False
         if entry:
-            unverified = f"RxNorm {code} ({entry.display}, UNVERIFIED code)"
+            unverified = f"product code RxNorm {code} ({entry.display})"
     name = content.baricitinib_names.find(concept_words(concept)).get("baricitinib")
     if name:
         return f"name '{name}'", False

@@ -74,7 +74,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
         else:
             assert threshold.above_uln_times is not None and threshold.default_uln is not None
             uln = result.reference_high or threshold.default_uln.value
-            uln_source = "the result's reference range" if result.reference_high else "the default in cards/"
+            uln_source = "the result's reference range" if result.reference_high else "a default (no reference range sent)"
             limit = f"{threshold.above_uln_times:g}x ULN ({threshold.above_uln_times * uln:g} {result.shown_unit})"
             held = result.above(threshold.above_uln_times * uln)
             summary = content.above_summary

@@ -56,7 +56,7 @@ def test_a_new_start_with_no_labs_orders_every_baseline_test_and_no_lipids(evalu
     for name in ALL_TESTS.values():
         assert f"- **{name}**: " in card.detail
     assert "Serum creatinine: no result on record; eGFR: no result on record" in card.detail
-    assert "project's practice choice (cards/labs.toml), not label text" in card.detail
+    assert "are practice, not label text" in card.detail
 
 
 @pytest.mark.parametrize("hook", ["order-sign", "medication-prescribe"])

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import only
 
 ORDER = ["baricitinib-2mg"]
-PROJECT_READING = 'Counting it as a "potent immunosuppressant" is the project\'s reading of the label, not label text.'
+PROJECT_READING = 'Counting it as a "potent immunosuppressant" is a practice reading of the label, not label text.'
 
 
 def combination(cards):
@@ -42,7 +42,7 @@ def test_mycophenolate_by_text_is_the_projects_reading(evaluate):
 def test_belimumab_by_text_is_a_biologic_with_its_classification_said_to_be_a_reading(evaluate):
     card = only(evaluate("order-sign", "combo-belimumab-text", ORDER), "combination-not-recommended")
     assert "- **belimumab** (active, MedicationRequest/belimumab): a biologic DMARD, a class the label names." in card.detail
-    assert 'counting it among the label\'s "biologic DMARDs" is the project\'s reading' in card.detail
+    assert 'counting it among the label\'s "biologic DMARDs" is a practice reading' in card.detail
 
 
 def test_each_drug_says_whether_the_label_names_it(evaluate):

@@ -57,7 +57,7 @@ def test_alt_above_three_times_the_results_own_upper_limit_is_a_practice_hold(ev
 
 def test_alt_without_a_reference_range_uses_the_default_upper_limit(evaluate):
     card = only(evaluate("order-select", "labhold-alt-121-no-range", ORDER), "lab-hold")
-    assert "upper limit of normal 40 U/L from the default in cards/" in card.detail
+    assert "upper limit of normal 40 U/L from a default (no reference range sent)" in card.detail
 
 
 def test_a_stale_result_is_not_a_hold_and_is_not_read_as_normal(evaluate):
