@@ -86,7 +86,7 @@ def test_a_computed_egfr_names_the_creatinine_as_reported(content):
     assert facts.egfr is not None
     assert facts.egfr.describe() == (
         "eGFR 116.3 mL/min/1.73 m2 (computed with the race-free CKD-EPI 2021 equation from creatinine "
-        "0.59943 mg/dL of 2026-11-10, age 40, female (creatinine reported as 53 umol/L, Observation/scr))"
+        "0.599 mg/dL of 2026-11-10, age 40, female (creatinine reported as 53 umol/L, Observation/scr))"
     )
 
 

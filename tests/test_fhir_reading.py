@@ -9,7 +9,7 @@ import pytest
 
 from cds_service.fhir.dates import observation_time, parse_datetime
 from cds_service.fhir.elements import Observation, readable, without_empty
-from cds_service.fhir.quantities import Measured, above, below, read_number_text, read_quantity
+from cds_service.fhir.quantities import Measured, above, below, read_number_text, read_quantity, significant_digits
 from cds_service.fhir.references import about_patient, referenced_patient_id
 from cds_service.fhir.timing import times_per_day
 
@@ -212,3 +212,9 @@ def test_a_resource_valid_as_sent_is_returned_as_it_is():
 
 def test_a_malformed_read_element_is_refused_even_leniently():
     assert readable(Observation, {"resourceType": "Observation", "status": "final", "code": {"coding": {"code": "x"}}}) is None
+
+
+@pytest.mark.parametrize(("value", "digits"), [(4.9, 2), (0.499, 3), (1000, 1), (1000.0, 1), (3.2, 2), (0.00123, 3),
+                                               (12.5, 3), (104.409, 6)])  # fmt: skip
+def test_the_significant_digits_a_lab_wrote(value, digits):
+    assert significant_digits(value) == digits

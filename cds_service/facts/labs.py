@@ -23,7 +23,7 @@ from ..fhir import Json
 from ..fhir.codings import as_list, codings, concept_label, concept_words
 from ..fhir.dates import TakenAt, observation_time
 from ..fhir.elements import Observation, readable
-from ..fhir.quantities import Measured, read_number_text, read_quantity
+from ..fhir.quantities import Measured, read_number_text, read_quantity, significant_digits
 from ..fhir.references import reference
 from .model import CodedResult, LabReading, LabResult
 from .notes import Notes
@@ -148,7 +148,7 @@ class _LabReader:
         shown = lab.display_unit or lab.canonical_unit
         high = self._reference_high(resource, lab)
         return LabResult(key, lab.label, value, lab.canonical_unit, measured.written, when, reference(resource),
-                         high, shown, measured.comparator, how)  # fmt: skip
+                         high, shown, measured.comparator, how, max(3, significant_digits(measured.value)))  # fmt: skip
 
     def _factor(
         self, measured: Measured, lab: LabDefinition, resource: Json | None
@@ -260,9 +260,11 @@ class _LabReader:
         value = round(count.result.value * percent.result.value / 100, 6)
         how = f"calculated as {count.result.label} {count.result.shown} x {percent.result.label} {percent.result.shown}"
         assert lab.canonical_unit is not None and percent_taken.when is not None
-        result = LabResult(key, lab.label, value, lab.canonical_unit, f"{comparator or ''}{value:g} {lab.display_unit}",
-                           percent_taken.when, f"{count.result.resource} and {percent.result.resource}",
-                           None, lab.display_unit or lab.canonical_unit, comparator, how)  # fmt: skip
+        digits = min(count.result.digits, percent.result.digits)
+        result = LabResult(key, lab.label, value, lab.canonical_unit, "", percent_taken.when,
+                           f"{count.result.resource} and {percent.result.resource}", None,
+                           lab.display_unit or lab.canonical_unit, comparator, how, digits)  # fmt: skip
+        result = replace(result, reported=result.shown)
         return self._dated(key, lab, result, day)
 
 

@@ -72,9 +72,13 @@ class LabResult:
     reference_high: float | None = None
     shown_unit: str = ""  # the canonical unit as clinicians write it
     comparator: str | None = None  # "<", "<=", ">", ">=": the true value is only bounded
-    how: str | None = (
-        None  # how it was read when not simply as written (derived, unit as the code defines it)
-    )
+    how: str | None = None  # how it was read when not simply as written (derived, or the unit as coded)
+    digits: int = 3  # significant digits to show: as many as the lab wrote, and at least 3
+
+    @property
+    def shown_value(self) -> str:
+        """The value as a card shows it: converted, then rounded to the precision the lab reported."""
+        return f"{self.comparator or ''}{float(f'{self.value:.{self.digits}g}'):g}"
 
     @property
     def day(self) -> date:
@@ -82,7 +86,7 @@ class LabResult:
 
     @property
     def shown(self) -> str:
-        return f"{self.comparator or ''}{self.value:g} {self.shown_unit or self.unit}"
+        return f"{self.shown_value} {self.shown_unit or self.unit}"
 
     def below(self, limit: float) -> bool | None:
         return below(self.value, self.comparator, limit)

@@ -85,3 +85,11 @@ def above(value: float, comparator: str | None, limit: float) -> bool | None:
         return True if value > limit else None
     # "<" and "<=": the true value is at most ``value``.
     return False if value <= limit else None
+
+
+def significant_digits(value: float) -> int:
+    """The significant digits a number was written with, as far as its JSON form shows (4.9: 2; 0.499: 3;
+    1000: 1, its trailing zeros telling nothing)."""
+    mantissa = repr(abs(value)).lower().split("e")[0].removesuffix(".0")
+    digits = mantissa.replace(".", "").lstrip("0") if "." in mantissa else mantissa.lstrip("0").rstrip("0")
+    return max(len(digits), 1)

@@ -85,7 +85,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
             continue
         if not held:
             continue
-        fields = {"lab": result.label, "value": f"{result.comparator or ''}{result.value:g}", "unit": result.shown_unit,
+        fields = {"lab": result.label, "value": result.shown_value, "unit": result.shown_unit,
                   "date": result.day.isoformat(), "limit": limit}  # fmt: skip
         basis = (
             "US Olumiant label threshold."

@@ -84,7 +84,7 @@ def test_egfr_computed_from_creatinine_in_umol_per_litre_says_so(evaluate):
     assert card.summary == "Reduce baricitinib 2 mg/day to 1 mg once daily: eGFR 57.6"
     assert (
         "eGFR 57.6 mL/min/1.73 m2 (computed with the race-free CKD-EPI 2021 equation from creatinine "
-        "1.2441 mg/dL of 2026-11-10, age 36, female "
+        "1.24 mg/dL of 2026-11-10, age 36, female "
         "(creatinine reported as 110 umol/L, Observation/creatinine-si))"
     ) in card.detail
 

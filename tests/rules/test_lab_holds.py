@@ -23,7 +23,7 @@ def lab_holds(cards):
         ("labhold-lymphocytes-499", "Lymphocyte count 499 cells/uL (reported 0.499 10*3/uL) on 2026-11-10"),
         ("labhold-hb-7.9", "Hemoglobin 7.9 g/dL on 2026-11-10"),
         ("labhold-hb-79-g-per-L", "Hemoglobin 7.9 g/dL (reported 79 g/L) on 2026-11-10"),
-        ("labhold-hb-4.9-mmol", "Hemoglobin 7.8939 g/dL (reported 4.9 mmol/L) on 2026-11-10"),
+        ("labhold-hb-4.9-mmol", "Hemoglobin 7.89 g/dL (reported 4.9 mmol/L) on 2026-11-10"),
         ("labhold-anc-fresh-at-window", "ANC 500 cells/uL (reported 0.5 10*3/uL) on 2026-08-27"),
     ],
 )
