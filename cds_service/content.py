@@ -233,6 +233,10 @@ class RuleContent(ContentModel):
     topic_display: str = ""
     override_reason_system: str = ""
 
+    def indicators(self) -> set[str]:
+        """Every indicator this rule's cards can carry (a rule whose cards vary says so by overriding this)."""
+        return {self.indicator}
+
     @model_validator(mode="after")
     def _templates_use_known_placeholders(self) -> RuleContent:
         for name, text in _template_fields(self):
@@ -466,6 +470,15 @@ class LeftOut(ContentModel):
     items: list[LeftOutItem] = Field(min_length=1)
 
 
+INDICATOR_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+class IndicatorPolicy(ContentModel):
+    """The highest indicator each card topic may carry."""
+
+    highest: dict[str, Indicator]
+
+
 class Vocabulary(ContentModel):
     topic_system: str = Field(pattern=r"^(https?|urn):")
     override_reason_system: str = Field(pattern=r"^(https?|urn):")
@@ -486,6 +499,7 @@ class Content:
     vaccines: Vaccines
     encounters: Encounters
     left_out: LeftOut
+    indicator_policy: IndicatorPolicy
     rules: dict[str, RuleContent]
     # Indexes for the facts step, built once here so that no call does work that grows with cards/.
     lab_by_loinc: dict[str, str] = field(init=False)
@@ -565,6 +579,11 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
 
     vocab_path = content_dir / "vocabulary.toml"
     vocabulary = _validate(Vocabulary, _read_toml(vocab_path), vocab_path)
+    policy_path = content_dir / "indicator_policy.toml"
+    policy = _validate(IndicatorPolicy, _read_toml(policy_path), policy_path)
+    unlisted = sorted(set(vocabulary.topics) ^ set(policy.highest))
+    if unlisted:
+        raise ContentError(f"{policy_path}: topics {unlisted} must be listed here and in vocabulary.toml alike")
 
     labs_path = content_dir / "labs.toml"
     labs = _validate(Labs, _read_toml(labs_path), labs_path)
@@ -646,6 +665,12 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
         rule = _validate(rule_models[name], data, path)
         if rule.topic not in vocabulary.topics:
             raise ContentError(f"{path}: topic {rule.topic!r} is not in vocabulary.toml")
+        highest = policy.highest[rule.topic]
+        above = sorted(i for i in rule.indicators() if INDICATOR_RANK[i] > INDICATOR_RANK[highest])
+        if above:
+            raise ContentError(
+                f"{path}: indicator {above[-1]!r} is above the policy's {highest!r} for {rule.topic} (indicator_policy.toml)"
+            )
         check = getattr(rule, "check_against", None)
         if check is not None:
             try:
@@ -663,7 +688,9 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     if missing:
         raise ContentError(f"{content_dir / 'rules'}: no content file for rule(s) {missing}")
 
-    return Content(vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, left_out, rules)
+    return Content(
+        vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, left_out, policy, rules
+    )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ class DataQuality(RuleContent):
     safety_summary: str
     intro_text: str
 
+    def indicators(self) -> set[str]:
+        return {self.indicator, "warning"}  # a warning when a hold or renal check could not run
+
 
 @rule("data_quality", DataQuality, runs_last=True)
 def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card | NotRun]:

@@ -73,6 +73,9 @@ class DoseAdjustment(RuleContent):
     texts: DoseTexts
     reasons: DoseReasons
 
+    def indicators(self) -> set[str]:
+        return {"warning", "critical"}  # critical: eGFR below 30, a dose above the maximum
+
     def check_against(self, facts_content) -> None:
         egfr_unit = facts_content.labs.labs["egfr"].canonical_unit
         for name in ("egfr_not_recommended_below", "egfr_halve_below"):

@@ -26,6 +26,9 @@ class HepaticImpairment(RuleContent):
     remove_label: str
     hold_label: str
 
+    def indicators(self) -> set[str]:
+        return {f.indicator for f in self.findings}
+
     def check_against(self, facts_content) -> None:
         check_groups(facts_content, conditions=[f.group for f in self.findings])
 

@@ -68,6 +68,9 @@ class InfectionHolds(RuleContent):
     remove_label: str
     hold_label: str
 
+    def indicators(self) -> set[str]:
+        return {self.indicator, self.review_indicator}
+
     def check_against(self, facts_content) -> None:
         groups = facts_content.conditions.groups
         labs = facts_content.labs.labs

@@ -34,8 +34,12 @@ class LabHolds(RuleContent):
     thresholds: list[LabThreshold] = Field(min_length=1)
     below_summary: str
     above_summary: str
+    practice_summary: str  # a practice threshold: a warning to review, not a label hold
     remove_label: str
     hold_label: str
+
+    def indicators(self) -> set[str]:
+        return {"critical" if t.basis == "label" else "warning" for t in self.thresholds}
 
     def check_against(self, facts_content) -> None:
         for threshold in self.thresholds:
@@ -93,10 +97,12 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
             else "Practice threshold, not in the US label."
         )
         detail = f"**{result.describe()}** ({result.resource}) is {why}.\n\n{threshold.action_text}"
+        label_hold = threshold.basis == "label"
         found.append(
             card(
                 content,
-                summary=summary.format(**fields),
+                summary=(summary if label_hold else content.practice_summary).format(**fields),
+                indicator="critical" if label_hold else "warning",
                 detail=detail,
                 basis_note=f"Basis: {basis}",
                 suggestions=stop_baricitinib(

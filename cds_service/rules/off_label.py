@@ -35,6 +35,9 @@ class OffLabel(RuleContent):
     patient_view_indicator: Indicator
     texts: OffLabelTexts
 
+    def indicators(self) -> set[str]:
+        return {self.indicator, self.patient_view_indicator}
+
     def check_against(self, facts_content) -> None:
         groups = facts_content.conditions.groups
         for name in self.off_label_groups + self.nephritis_groups + self.on_label_groups:

@@ -47,8 +47,10 @@ def test_a_result_at_the_threshold_does_not_fire(evaluate, patient):
     assert lab_holds(evaluate("order-select", patient, ORDER)) == []
 
 
-def test_alt_above_three_times_the_results_own_upper_limit_is_a_practice_hold(evaluate):
+def test_alt_above_three_times_the_results_own_upper_limit_is_a_practice_warning_not_a_hold(evaluate):
     card = only(evaluate("order-sign", "labhold-alt-106-uln-35", ORDER), "lab-hold")
+    assert card.indicator == "warning"
+    assert card.summary.startswith("Review baricitinib for liver injury: ALT 106 U/L on 2026-11-10 is above 3x ULN")
     assert "ALT 106 U/L on 2026-11-10" in card.detail
     assert "above 3x ULN (105 U/L); upper limit of normal 35 U/L from the result's reference range" in card.detail
     assert "Basis: Practice threshold, not in the US label." in card.detail
