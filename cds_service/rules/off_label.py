@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..cards import Card
-from ..content import ContentModel, Indicator, RuleContent
+from ..content import ContentModel, RuleContent
 from ..facts import ConditionFact, PatientFacts
 from . import card, rule
 
@@ -32,11 +32,7 @@ class OffLabel(RuleContent):
     nephritis_groups: list[str] = Field(min_length=1)  # the subset that means lupus nephritis
     on_label_groups: list[str] = Field(min_length=1)  # US indications: any of these and the card stays silent
     inpatient_only_groups: list[str] = Field(default_factory=list)  # indications only in hospital (COVID-19)
-    patient_view_indicator: Indicator
     texts: OffLabelTexts
-
-    def indicators(self) -> set[str]:
-        return {self.indicator, self.patient_view_indicator}
 
     def check_against(self, facts_content) -> None:
         groups = facts_content.conditions.groups
@@ -51,6 +47,8 @@ class OffLabel(RuleContent):
 
 @rule("off_label", OffLabel)
 def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
+    if facts.on_baricitinib:
+        return []  # a refill: the prescriber read the full card when starting
     if "conditions" in facts.unavailable:
         return []  # unknown indication: the data-quality card says the check did not run
     everywhere = [g for g in content.on_label_groups if g not in content.inpatient_only_groups]
@@ -77,7 +75,6 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
             content,
             summary=texts.nephritis_summary if nephritis else texts.summary,
             detail="\n\n".join(parts),
-            indicator=content.indicator if facts.is_order_hook else content.patient_view_indicator,
             basis_note=texts.basis_note,
         )
     ]

@@ -117,20 +117,14 @@ def test_no_card_without_current_sle(evaluate, patient):
     assert off_label(evaluate("order-sign", patient, ORDER)) == []
 
 
-def test_patient_view_on_baricitinib_is_info(evaluate):
-    card = only(evaluate("patient-view", "sle-on-baricitinib"), "off-label-use")
-    assert card.indicator == "info"
-    assert "Only 4 mg ever separated from placebo" in card.detail
-
-
-def test_patient_view_names_lupus_nephritis_too(evaluate):
-    card = only(evaluate("patient-view", "offlabel-lupus-nephritis-on-baricitinib"), "off-label-use")
-    assert card.indicator == "info"
-    assert "Systemic lupus erythematosus glomerulonephritis syndrome (68815009)" in card.detail
-
-
-def test_patient_view_with_rheumatoid_arthritis_is_silent(evaluate):
-    assert off_label(evaluate("patient-view", "offlabel-ra-on-baricitinib")) == []
+@pytest.mark.parametrize(
+    ("hook", "patient", "orders"),
+    [("patient-view", "sle-on-baricitinib", None), ("patient-view", "offlabel-lupus-nephritis-on-baricitinib", None),
+     ("order-sign", "sle-on-baricitinib", ORDER)],
+    ids=["chart-open", "chart-open-lupus-nephritis", "refill"],
+)  # fmt: skip
+def test_the_off_label_card_is_for_a_new_start_only(evaluate, hook, patient, orders):
+    assert off_label(evaluate(hook, patient, orders)) == []
 
 
 @pytest.mark.parametrize(
