@@ -503,6 +503,7 @@ class Content:
     rules: dict[str, RuleContent]
     # Indexes for the facts step, built once here so that no call does work that grows with cards/.
     lab_by_loinc: dict[str, str] = field(init=False)
+    loinc_codes: tuple[str, ...] = field(init=False)  # every lab's LOINC codes, sorted
     condition_groups: GroupIndex = field(init=False)
     vaccine_groups: GroupIndex = field(init=False)
     medication_groups: GroupIndex = field(init=False)
@@ -525,6 +526,7 @@ class Content:
             "baricitinib_names": NameIndex({"baricitinib": self.medications.baricitinib.names}),
             "local_use_words": NameIndex({"local": self.medications.local_use_words}),
         }
+        indexes["loinc_codes"] = tuple(sorted(indexes["lab_by_loinc"]))
         for name, index in indexes.items():
             object.__setattr__(self, name, index)  # a frozen dataclass, filled in once
 
@@ -534,12 +536,9 @@ class Content:
     def valueset(self, name: str) -> ValueSet:
         return self.valuesets[name]
 
-    def observation_codes(self) -> list[str]:
-        """Every LOINC code a lab definition uses: the filter of the `observations` prefetch."""
-        found: set[str] = set()
-        for lab in self.labs.labs.values():
-            found |= {c for s, c in self.valuesets[lab.valueset].exact_codes() if s == codes.LOINC}
-        return sorted(found)
+    def observation_codes(self) -> tuple[str, ...]:
+        """Every LOINC code a lab definition uses, sorted: the filter of the `observations` prefetch."""
+        return self.loinc_codes
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ The ``observations`` prefetch asks only for the LOINC codes the clinical content
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +29,13 @@ class PrefetchKey:
 
 
 def prefetch_keys(content: Content) -> tuple[PrefetchKey, ...]:
-    loinc = ",".join(f"{codes.LOINC}|{code}" for code in content.observation_codes())
+    return _prefetch_keys(content.observation_codes())
+
+
+@functools.lru_cache(maxsize=8)
+def _prefetch_keys(observation_codes: tuple[str, ...]) -> tuple[PrefetchKey, ...]:
+    """Built once per content: every call derives its queries, kinds and required keys from these."""
+    loinc = ",".join(f"{codes.LOINC}|{code}" for code in observation_codes)
     return (
         PrefetchKey("patient", f"Patient/{PATIENT}", frozenset({"Patient"}), required=True, purpose="age and sex"),
         PrefetchKey("conditions", f"Condition?patient={PATIENT}", frozenset({"Condition"}),
