@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -96,9 +97,11 @@ class _LabReader:
         if newest is None:
             return LabReading(key, lab.label, "missing")
         reading = self.read(key, lab, *newest)
-        if lab.remember_positive:
-            return replace(reading, positive_ever=self._newest_positive(key, lab, found))
-        return reading
+        if not lab.remember_positive:
+            return reading
+        if isinstance(reading.result, CodedResult) and reading.result.result == "positive":
+            return replace(reading, positive_ever=reading.result)  # the newest is the newest positive
+        return replace(reading, positive_ever=self._newest_positive(key, lab, found))
 
     def _newest_positive(self, key: str, lab: LabDefinition, found: list[Candidate]) -> CodedResult | None:
         """A screening result stays positive when a later one is negative (a positive IGRA is latent TB until
@@ -193,23 +196,29 @@ class _LabReader:
             return f"{lab.label} result '{reported}' of {when.date().isoformat()} cannot be interpreted"
         return CodedResult(key, lab.label, result, reported, when, reference(resource))
 
-    def _category(self, key: str, lab: LabDefinition, when: datetime, resource: Json) -> CodedResult | str:
-        concept = resource.get("valueCodeableConcept")
-        for meaning, valueset_name in lab.categories.items():
+    def _meaning(self, concept: Any, valuesets: Iterable[tuple[str, str]]) -> str | None:
+        """The meaning whose answer value set holds one of the concept's codings, in the order given."""
+        for meaning, valueset_name in valuesets:
             valueset = self.content.valueset(valueset_name)
             if any(valueset.matches(s, c) for s, c, _ in codings(concept)):
-                return CodedResult(key, lab.label, meaning, concept_label(concept), when, reference(resource))
+                return meaning
+        return None
+
+    def _category(self, key: str, lab: LabDefinition, when: datetime, resource: Json) -> CodedResult | str:
+        concept = resource.get("valueCodeableConcept")
+        meaning = self._meaning(concept, lab.categories.items())
+        if meaning is not None:
+            return CodedResult(key, lab.label, meaning, concept_label(concept), when, reference(resource))
         shown = concept_label(concept) if concept else "no coded answer"
         return f"{lab.label} '{shown}' of {when.date().isoformat()} is not an answer the service reads"
 
     def _answer(self, resource: Json) -> tuple[Literal["positive", "negative", "indeterminate"] | None, str]:
         answers = self.content.labs.coded_answers
         concept = resource.get("valueCodeableConcept")
-        for meaning, valueset_name in (("positive", answers.positive), ("negative", answers.negative),
-                                       ("indeterminate", answers.indeterminate)):  # fmt: skip
-            valueset = self.content.valueset(valueset_name)
-            if any(valueset.matches(s, c) for s, c, _ in codings(concept)):
-                return meaning, concept_label(concept)  # type: ignore[return-value]
+        meaning = self._meaning(concept, (("positive", answers.positive), ("negative", answers.negative),
+                                          ("indeterminate", answers.indeterminate)))  # fmt: skip
+        if meaning is not None:
+            return meaning, concept_label(concept)  # type: ignore[return-value]
         words = [resource["valueString"]] if isinstance(resource.get("valueString"), str) else []
         words += concept_words(concept)
         for interpretation in as_list(resource.get("interpretation")):
@@ -238,12 +247,8 @@ class _LabReader:
         if pair is None:
             return absolute
         percent_taken, percent_resource, (count_taken, count_resource) = pair
-        if (
-            absolute.taken is not None
-            and absolute.taken >= _day(percent_taken)
-            and absolute.status != "missing"
-        ):
-            return absolute
+        if absolute.taken is not None and absolute.taken >= _day(percent_taken):
+            return absolute  # an absolute count as new as the pair (a missing one has no date)
         count = self.read(lab.derived.count, count_lab, count_taken, count_resource)
         percent = self.read(lab.derived.percent, percent_lab, percent_taken, percent_resource)
         day = _day(percent_taken)
