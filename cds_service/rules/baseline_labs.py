@@ -16,7 +16,7 @@ from .. import codes, orders
 from ..cards import SUMMARY_MAX, Card, Suggestion
 from ..content import ContentModel, RuleContent
 from ..facts import LabReading, PatientFacts
-from . import card, rule
+from . import card, check_groups, rule
 
 
 class OrderCode(ContentModel):
@@ -75,9 +75,7 @@ class BaselineLabs(RuleContent):
                     for k in test.labs
                 )
             )
-            for group in test.not_with_conditions:
-                if group not in facts_content.conditions.groups:
-                    raise ValueError(f"{test.name}: condition group {group!r} is not in conditions.toml")
+            check_groups(facts_content, conditions=test.not_with_conditions)
             if (codes.LOINC, test.order.code) not in in_valuesets:
                 raise ValueError(
                     f"{test.name}: order code {test.order.code} is not in the value set of {test.labs}"

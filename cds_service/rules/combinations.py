@@ -9,7 +9,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import CoMedication, PatientFacts
-from . import card, fit_list, rule
+from . import card, check_groups, fit_list, rule
 
 
 class CombinationGroup(ContentModel):
@@ -29,9 +29,7 @@ class Combinations(RuleContent):
     then_text: str
 
     def check_against(self, facts_content) -> None:
-        for entry in self.groups:
-            if entry.group not in facts_content.medications.groups:
-                raise ValueError(f"medication group {entry.group!r} is not in medications.toml")
+        check_groups(facts_content, medications=[entry.group for entry in self.groups])
 
 
 @rule("combinations", Combinations)

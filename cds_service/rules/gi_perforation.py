@@ -9,7 +9,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import RuleContent
 from ..facts import PatientFacts
-from . import card, check_groups, rule
+from . import card, check_groups, fit_list, rule
 
 
 class GiPerforation(RuleContent):
@@ -38,4 +38,4 @@ def gi_perforation(facts: PatientFacts, content: GiPerforation) -> list[Card]:
     lines = [f"- {c.describe()}, {c.resource}" for c in conditions]
     lines += [f"- {m.name} ({'ordered now' if m.is_draft else 'active'}, {m.resource})" for m in drugs]
     detail = "**Recorded:**\n" + "\n".join(lines) + "\n\n" + content.caution_text
-    return [card(content, summary=content.summary.format(risks=", ".join(risks))[:140], detail=detail)]
+    return [card(content, summary=fit_list(content.summary, "risks", risks), detail=detail)]

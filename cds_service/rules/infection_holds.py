@@ -14,7 +14,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, Indicator, Quantity, RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, fit_list, rule, stop_baricitinib
+from . import card, check_groups, fit_list, rule, stop_baricitinib
 
 
 class ConditionHold(ContentModel):
@@ -72,20 +72,16 @@ class InfectionHolds(RuleContent):
         return {self.indicator, self.review_indicator}
 
     def check_against(self, facts_content) -> None:
-        groups = facts_content.conditions.groups
         labs = facts_content.labs.labs
-        wanted = [h.group for h in self.condition_holds]
-        wanted += [self.latent_tb.condition_group, self.latent_tb.suppressed_by, self.latent_tb.treated_group]
-        for name in wanted:
-            if name not in groups:
-                raise ValueError(f"condition group {name!r} is not in conditions.toml")
+        tb = self.latent_tb
+        check_groups(facts_content,
+                     conditions=[h.group for h in self.condition_holds] + [tb.condition_group, tb.suppressed_by, tb.treated_group],
+                     medications=[tb.treatment_group])  # fmt: skip
         for name in [self.latent_tb.lab] + [s.lab for s in self.lab_screens]:
             if name not in labs or labs[name].kind != "coded":
                 raise ValueError(f"lab {name!r} is not a coded lab in labs.toml")
         if self.still_active_within.unit != "d" or self.latent_tb.treated_after.unit != "d":
             raise ValueError("still_active_within and latent_tb.treated_after: unit must be 'd'")
-        if self.latent_tb.treatment_group not in facts_content.medications.groups:
-            raise ValueError(f"medication group {self.latent_tb.treatment_group!r} not in medications.toml")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import ConditionFact, PatientFacts
-from . import card, rule
+from . import card, check_groups, rule
 
 
 class OffLabelTexts(ContentModel):
@@ -35,10 +35,7 @@ class OffLabel(RuleContent):
     texts: OffLabelTexts
 
     def check_against(self, facts_content) -> None:
-        groups = facts_content.conditions.groups
-        for name in self.off_label_groups + self.nephritis_groups + self.on_label_groups:
-            if name not in groups:
-                raise ValueError(f"condition group {name!r} is not in conditions.toml")
+        check_groups(facts_content, conditions=self.off_label_groups + self.nephritis_groups + self.on_label_groups)
         if not set(self.nephritis_groups) <= set(self.off_label_groups):
             raise ValueError("nephritis_groups must also be off_label_groups")
         if not set(self.inpatient_only_groups) <= set(self.on_label_groups):

@@ -12,7 +12,7 @@ from pydantic import Field
 from ..cards import SUMMARY_MAX, Card
 from ..content import ContentModel, RuleContent
 from ..facts import ConditionFact, PatientFacts
-from . import card, rule
+from . import card, check_groups, rule
 
 
 class RiskGroup(ContentModel):
@@ -29,12 +29,10 @@ class ThrombosisRisk(RuleContent):
     on_therapy_then_text: str
 
     def check_against(self, facts_content) -> None:
-        for name in (g.group for g in self.on_therapy_groups):
-            group = facts_content.conditions.groups.get(name)
-            if group is None:
-                raise ValueError(f"condition group {name!r} is not in conditions.toml")
-            if group.counts != "history":
-                raise ValueError(f"condition group {name!r} must count as history (any clinicalStatus)")
+        check_groups(facts_content, conditions=[g.group for g in self.on_therapy_groups])
+        for group in self.on_therapy_groups:
+            if facts_content.conditions.groups[group.group].counts != "history":
+                raise ValueError(f"condition group {group.group!r} must count as history (any clinicalStatus)")
 
 
 @rule("thrombosis_risk", ThrombosisRisk)
