@@ -67,6 +67,8 @@ class DoseAdjustment(RuleContent):
     no_suggestion_summary: str
     remove_label: str
     hold_label: str
+    renal_check_name: str  # how the data-quality card names the checks that could not run
+    age_check_name: str
     change_label: str
     basis_label_note: str
     basis_eu_note: str
@@ -101,9 +103,6 @@ class _Finding:
     critical: bool = False
 
 
-RENAL_CHECK = "Renal dose check"
-
-
 @rule("dose_adjustment", DoseAdjustment)
 def dose_adjustment(facts: PatientFacts, content: DoseAdjustment) -> list[Card | NotRun]:
     renal_only = not facts.is_order_hook
@@ -118,17 +117,17 @@ def _not_decided(facts: PatientFacts, content: DoseAdjustment) -> list[Card | No
     gaps: list[Card | NotRun] = []
     egfr = facts.egfr
     if egfr is None and facts.egfr_problem and "observations" not in facts.unavailable:
-        gaps.append(NotRun(RENAL_CHECK, facts.egfr_problem, True, "egfr", "no usable eGFR"))
+        gaps.append(NotRun(content.renal_check_name, facts.egfr_problem, True, "egfr", "no usable eGFR"))
     elif egfr is not None:
         for limit in (content.egfr_not_recommended_below, content.egfr_halve_below):
             if egfr.below(limit.value) is None:
                 brief = f"eGFR {egfr.comparator}{egfr.value:g} undecided"
                 why = f"{egfr.describe()} does not show whether it is below {limit.value:g}"
-                gaps.append(NotRun(RENAL_CHECK, why, True, "egfr", brief))
+                gaps.append(NotRun(content.renal_check_name, why, True, "egfr", brief))
                 break
     doses = [o.daily_dose_mg for o in facts.baricitinib_drafts]  # none on a chart open: renal only there
     if facts.age is None and any(d is None or d > content.older_dose_above.value for d in doses):
-        gaps.append(NotRun("Age-based dose check", facts.age_problem or "the patient's age is unknown"))
+        gaps.append(NotRun(content.age_check_name, facts.age_problem or "the patient's age is unknown"))
     return gaps
 
 

@@ -35,6 +35,7 @@ class LabHolds(RuleContent):
     below_summary: str
     above_summary: str
     practice_summary: str  # a practice threshold: a warning to review, not a label hold
+    check_name: str  # how the data-quality card names this check when it could not run
     remove_label: str
     hold_label: str
 
@@ -57,9 +58,6 @@ class LabHolds(RuleContent):
                 raise ValueError(f"{threshold.lab}: above_uln_times needs a default_uln")
 
 
-CHECK = "Lab-hold check"
-
-
 @rule("lab_holds", LabHolds)
 def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
     found: list[Card | NotRun] = []
@@ -67,7 +65,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
         reading = facts.lab(threshold.lab)
         result = reading.current
         if not isinstance(result, LabResult):
-            gap = _not_decided(facts, reading)
+            gap = _not_decided(facts, reading, content.check_name)
             found += [gap] if gap else []
             continue
         if threshold.below is not None:
@@ -85,7 +83,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
             why = f"above {limit}; upper limit of normal {uln:g} {result.shown_unit} from {uln_source}"
         if held is None:
             why = f"{result.label} {result.shown} on {result.day.isoformat()} does not show whether it is past {limit}"
-            found.append(NotRun(CHECK, why, True, threshold.lab, f"{result.label} {result.shown} undecided"))
+            found.append(NotRun(content.check_name, why, True, threshold.lab, f"{result.label} {result.shown} undecided"))
             continue
         if not held:
             continue
@@ -117,19 +115,19 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
     return found
 
 
-def _not_decided(facts: PatientFacts, reading: LabReading) -> NotRun | None:
+def _not_decided(facts: PatientFacts, reading: LabReading, check: str) -> NotRun | None:
     """Why the hold check of a lab with no current, readable result was not done (None: it is not this
     rule's to say: the lab results are unavailable, or a new start's baseline card asks for them)."""
     label = reading.label
     if reading.status == "unreadable":
         brief = f"{label} of {reading.taken} unreadable" if reading.taken else f"{label} unreadable"
         return NotRun(
-            CHECK, f"the newest {label} cannot be read: {reading.problem}", True, reading.lab, brief
+            check, f"the newest {label} cannot be read: {reading.problem}", True, reading.lab, brief
         )
     if not facts.on_baricitinib or reading.status == "unavailable":
         return None
     if reading.status == "stale" and reading.result is not None:
         last = reading.result.day.isoformat()
         why = f"no current {label}; the last, of {last}, is out of date"
-        return NotRun(CHECK, why, True, reading.lab, f"no {label} since {last}")
-    return NotRun(CHECK, f"no {label} on record", True, reading.lab, f"no {label} on record")
+        return NotRun(check, why, True, reading.lab, f"no {label} since {last}")
+    return NotRun(check, f"no {label} on record", True, reading.lab, f"no {label} on record")
