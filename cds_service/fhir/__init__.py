@@ -15,3 +15,5 @@ Nothing here knows a clinical rule or the content in ``cards/``; tables it needs
 from typing import Any
 
 Json = dict[str, Any]
+# What FHIR JSON means by "absent", read leniently: no value, or an empty string, object or array.
+EMPTY: tuple[Any, ...] = (None, "", {}, [])

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
-from . import Json
+from . import EMPTY, Json
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
@@ -49,10 +49,6 @@ class TakenAt(NamedTuple):  # a tuple: one is made for every lab result of every
 _new_taken_at = tuple.__new__  # one C call, not NamedTuple's Python-level __new__
 
 
-def _present(value: Any) -> bool:
-    return value not in (None, "", {}, [])
-
-
 def observation_time(resource: Json) -> TakenAt:
     """effectiveDateTime, effectivePeriod (start, else end), effectiveInstant, else ``issued``.
 
@@ -71,11 +67,11 @@ def observation_time(resource: Json) -> TakenAt:
             ("effectivePeriod.start", period.get("start")),
             ("effectivePeriod.end", period.get("end")),
         ]
-    elif _present(period):
+    elif period not in EMPTY:
         candidates.append(("effectivePeriod", period))
     candidates.append(("effectiveInstant", resource.get("effectiveInstant")))
     for element, value in candidates:
-        if not _present(value):
+        if value in EMPTY:
             continue
         when = parse_datetime(value) if isinstance(value, str) else None
         if when is not None:

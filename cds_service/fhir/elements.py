@@ -32,6 +32,8 @@ from fhir.resources.R4B.fhirtypes import (
 )
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from . import EMPTY
+
 
 class _Element(BaseModel):
     """Unread elements and primitive extensions (``_status``) are ignored, not refused."""
@@ -144,17 +146,16 @@ def well_formed(model: type[_Element], resource: Any) -> bool:
     return True
 
 
-_EMPTY = (None, "", {}, [])
 
 
 def without_empty(value: Any) -> Any:
     """``value`` with every empty string, object, array and null removed, at any depth."""
     if isinstance(value, dict):
         kept = {k: without_empty(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v not in _EMPTY}
+        return {k: v for k, v in kept.items() if v not in EMPTY}
     if isinstance(value, list):
         kept_items = [without_empty(v) for v in value]
-        return [v for v in kept_items if v not in _EMPTY]
+        return [v for v in kept_items if v not in EMPTY]
     return value
 
 
