@@ -76,6 +76,8 @@ class BaselineLabs(RuleContent):
                 )
             )
             check_groups(facts_content, conditions=test.not_with_conditions)
+            if test.not_after_positive and not all(facts_content.labs.labs[k].remember_positive for k in test.labs):
+                raise ValueError(f"{test.name}: not_after_positive needs labs that remember a positive result")
             if (codes.LOINC, test.order.code) not in in_valuesets:
                 raise ValueError(
                     f"{test.name}: order code {test.order.code} is not in the value set of {test.labs}"

@@ -156,8 +156,8 @@ class VaccinationReminders(RuleContent):
                 if any(q.unit != "a" for q in ages):
                     raise ValueError(f"{series.name}: an age is in years, unit 'a'")
             for lab in series.not_after_positive_labs:
-                if lab not in facts_content.labs.labs:
-                    raise ValueError(f"{series.name}: unknown lab {lab!r}")
+                if lab not in facts_content.labs.labs or not facts_content.labs.labs[lab].remember_positive:
+                    raise ValueError(f"{series.name}: {lab!r} must be a lab that remembers a positive result")
         for where, q in (
             ("influenza.older_adult_from_age", self.influenza.older_adult_from_age),
             ("covid19.older_adult_from_age", self.covid19.older_adult_from_age),
