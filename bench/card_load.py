@@ -2,27 +2,25 @@
 and the Synthea sample patients, in the two situations the card-design targets name: a new start (an order
 hook with a baricitinib draft, not on baricitinib) and a chart open of a patient on baricitinib.
 
-Words of clinical detail are the detail's words before its "Basis:" footer (sources and basis are links
-and reference, not reading at order time).
+Words of clinical detail are every word of a card's detail (sources are links, not detail).
 """
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from cds_service.cards import word_count
 from cds_service.fixtures import FIXTURES, hook_request, rolled_to, synthea_corpus, synthea_request
 
 Json = dict[str, Any]
-_WORD = re.compile(r"[A-Za-z0-9][\w'./%<>=-]*")
 
 
 def clinical_words(card: Json) -> int:
-    return len(_WORD.findall(card.get("detail", "").split("\n\nBasis: ")[0]))
+    return word_count(card.get("detail", ""))
 
 
 def _fixture_calls(today: date) -> Iterator[tuple[str, str, Json]]:

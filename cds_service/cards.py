@@ -6,6 +6,7 @@ not an EHR.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Literal
 
@@ -15,6 +16,15 @@ from .wire import WireModel
 
 Indicator = Literal["info", "warning", "critical"]
 SUMMARY_MAX = 139  # the spec: "<140 characters"
+# Where a card carries what is not for reading (content version, the topics of the items a card holds).
+EXTENSION_KEY = "org.example.cds.baricitinib-sle"
+
+_WORD = re.compile(r"[A-Za-z0-9][\w'./%<>=-]*")
+
+
+def word_count(text: str) -> int:
+    """Words as a reader counts them: "ANC", "1.2", "x10^3/uL" and "2026-11-30" are one each; markup is none."""
+    return len(_WORD.findall(text))
 
 
 def new_uuid() -> str:

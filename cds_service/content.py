@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from . import codes
+from .cards import SUMMARY_MAX, word_count
 
 Indicator = Literal["info", "warning", "critical"]
 Situation = Literal[
@@ -228,10 +229,12 @@ class RuleContent(ContentModel):
     sources: list[SourceRef] = Field(min_length=1)
     override_reasons: list[OverrideReason] = Field(default_factory=list)
     reads: list[DataKey] = Field(min_length=1)
-    # Filled in by load() from vocabulary.toml, so every card names the same code systems.
+    # Filled in by load() from vocabulary.toml and card_shape.toml, so every card names the same code
+    # systems and says its basis the same way.
     topic_system: str = ""
     topic_display: str = ""
     override_reason_system: str = ""
+    basis_line: str = ""
 
     def indicators(self) -> set[str]:
         """Every indicator this rule's cards can carry (a rule whose cards vary says so by overriding this)."""
@@ -256,7 +259,48 @@ def _template_fields(model: BaseModel, prefix: str = "") -> list[tuple[str, str]
             found.append((prefix + name, value))
         elif isinstance(value, BaseModel):
             found.extend(_template_fields(value, f"{prefix}{name}."))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found.extend(_template_fields(item, f"{prefix}{name}[{i}]."))
     return found
+
+
+class CardShape(ContentModel):
+    """The shape every card keeps (card_shape.toml): how long a summary and a detail may be, which words are
+    not for clinicians, and the line that says a card's basis."""
+
+    summary_chars_aim: int = Field(gt=0, le=SUMMARY_MAX)
+    detail_words_max: int = Field(gt=0)
+    template_words_max: int = Field(gt=0)
+    placeholder_chars: int = Field(ge=0)
+    placeholder_words: int = Field(ge=0)
+    developer_words: list[str] = Field(min_length=1)
+    basis: dict[Literal["label", "practice", "label-and-practice"], str]
+
+    @model_validator(mode="after")
+    def _every_basis_said(self) -> CardShape:
+        missing = {"label", "practice", "label-and-practice"} - set(self.basis)
+        if missing:
+            raise ValueError(f"basis: no line for {sorted(missing)}")
+        return self
+
+    def problems(self, rule: RuleContent) -> list[str]:
+        """Why the rule's templates cannot make cards of this shape (none: they can)."""
+        found = []
+        for name, text in _template_fields(rule):
+            lowered = text.lower()
+            found += [f"{name}: {word!r} is not for clinicians" for word in self.developer_words if word in lowered]
+            parts = list(string.Formatter().parse(text))
+            if name.endswith("summary"):
+                length = sum(len(literal) + (self.placeholder_chars if field else 0) for literal, field, _, _ in parts)
+                if length > self.summary_chars_aim:
+                    found.append(f"{name}: about {length} characters, aim {self.summary_chars_aim}")
+            else:
+                words = sum(word_count(literal) + (self.placeholder_words if field else 0) for literal, field, _, _ in parts)
+                if words > self.template_words_max:
+                    found.append(f"{name}: {words} words, at most {self.template_words_max}")
+        return found
 
 
 # --- facts-layer content: labs, conditions, medications, vaccines -------------------------------
@@ -500,6 +544,7 @@ class Content:
     encounters: Encounters
     left_out: LeftOut
     indicator_policy: IndicatorPolicy
+    card_shape: CardShape
     rules: dict[str, RuleContent]
     # Indexes for the facts step, built once here so that no call does work that grows with cards/.
     lab_by_loinc: dict[str, str] = field(init=False)
@@ -583,6 +628,8 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     unlisted = sorted(set(vocabulary.topics) ^ set(policy.highest))
     if unlisted:
         raise ContentError(f"{policy_path}: topics {unlisted} must be listed here and in vocabulary.toml alike")
+    shape_path = content_dir / "card_shape.toml"
+    shape = _validate(CardShape, _read_toml(shape_path), shape_path)
 
     labs_path = content_dir / "labs.toml"
     labs = _validate(Labs, _read_toml(labs_path), labs_path)
@@ -670,6 +717,9 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
             raise ContentError(
                 f"{path}: indicator {above[-1]!r} is above the policy's {highest!r} for {rule.topic} (indicator_policy.toml)"
             )
+        misshapen = shape.problems(rule)
+        if misshapen:
+            raise ContentError(f"{path}: {misshapen[0]} (card_shape.toml)")
         check = getattr(rule, "check_against", None)
         if check is not None:
             try:
@@ -681,6 +731,7 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
                 "topic_system": vocabulary.topic_system,
                 "topic_display": vocabulary.topics[rule.topic],
                 "override_reason_system": vocabulary.override_reason_system,
+                "basis_line": shape.basis[rule.basis],
             }
         )
     missing = sorted(set(rule_models) - set(rules))
@@ -688,7 +739,8 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
         raise ContentError(f"{content_dir / 'rules'}: no content file for rule(s) {missing}")
 
     return Content(
-        vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, left_out, policy, rules
+        vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, left_out, policy, shape,
+        rules,
     )
 
 

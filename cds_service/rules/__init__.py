@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import orders
-from ..cards import SUMMARY_MAX, Card, Coding, Link, Source, Suggestion
+from ..cards import EXTENSION_KEY, SUMMARY_MAX, Card, Coding, Link, Source, Suggestion
 from ..content import Content, RuleContent
 from ..facts import NotRun, PatientFacts
 
@@ -61,20 +61,15 @@ def card(
     indicator: str | None = None,
     suggestions: list[Suggestion] | None = None,
     selection_behavior: str | None = None,
-    basis_note: str | None = None,
+    basis_line: str | None = None,
     override_reasons: bool = True,
 ) -> Card:
-    """A card with the rule's source, topic, override reasons and a footer citing every source."""
+    """A card in the one shape: the detail ends with a line saying its basis; the sources are the card's
+    source (the first) and links (all of them), not text to read; the content version rides in the extension."""
     primary = entry.sources[0]
-    cited = "; ".join(f"[{s.shown}]({s.url})" + (f" {s.section}" if s.section else "") for s in entry.sources)
-    basis = basis_note or {
-        "label": "Basis: US Olumiant label.",
-        "practice": "Basis: practice rule, not in the US label.",
-        "label-and-practice": "Basis: US label where it says so; the rest is practice, not in the US label.",
-    }[entry.basis]
     return Card(
         summary=summary,
-        detail=f"{detail}\n\n{basis} Sources: {cited}. Content {entry.content_version}.",
+        detail=f"{detail}\n\n_{basis_line or entry.basis_line}_",
         indicator=indicator or entry.indicator,  # type: ignore[attr-defined]
         source=Source(
             label=primary.shown,
@@ -88,7 +83,8 @@ def card(
         ]
         if override_reasons and entry.override_reasons
         else None,
-        links=[Link(label=s.shown[:80], url=s.url) for s in entry.sources[1:3]] or None,
+        links=[Link(label=(s.shown + (f", {s.section}" if s.section else ""))[:120], url=s.url) for s in entry.sources],
+        extension={EXTENSION_KEY: {"contentVersion": entry.content_version}},
     )
 
 

@@ -150,7 +150,7 @@ def _order_card(
             summary=content.not_recommended_summary.format(egfr=f"{egfr.comparator or ''}{egfr.value:g}", limit=limit),
             detail=f"{order_line}\n\n- **{egfr.describe()}**: {texts.renal_severe_text}",
             indicator="critical",
-            basis_note=content.basis_label_note,
+            basis_line=content.basis_label_note,
             suggestions=[Suggestion(label=stop_label, is_recommended=True, actions=[stop])] if stop else [],
             selection_behavior="at-most-one",
         )
@@ -230,7 +230,7 @@ def _order_card(
         summary=summary,
         detail="\n\n".join(detail),
         indicator="critical" if any(f.critical for f in findings) else "warning",
-        basis_note=content.basis_eu_note if older else content.basis_label_note,
+        basis_line=content.basis_eu_note if older else content.basis_label_note,
         suggestions=suggestions,
         selection_behavior="at-most-one",
     )

@@ -102,7 +102,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
                 summary=(summary if label_hold else content.practice_summary).format(**fields),
                 indicator="critical" if label_hold else "warning",
                 detail=detail,
-                basis_note=f"Basis: {basis}",
+                basis_line=f"Basis: {basis}",
                 suggestions=stop_baricitinib(
                     facts,
                     remove_label=content.remove_label,

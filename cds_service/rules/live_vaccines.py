@@ -149,7 +149,7 @@ def _ordered(facts: PatientFacts, content: LiveVaccines, order: VaccineOrder, st
         content,
         summary=_summary(summary, fields),
         detail=detail,
-        basis_note=content.basis_text,
+        basis_line=content.basis_text,
         suggestions=suggestions,
         selection_behavior="at-most-one",
     )
@@ -167,7 +167,7 @@ def _ambiguous(facts: PatientFacts, content: LiveVaccines, ambiguous: Ambiguous,
         summary=_summary(ambiguous.summary, fields),
         detail=detail,
         indicator=ambiguous.indicator,
-        basis_note=content.basis_text,
+        basis_line=content.basis_text,
         suggestions=[Suggestion(label=ambiguous.replace_label, actions=actions)],
         selection_behavior="at-most-one",
     )
@@ -187,4 +187,4 @@ def _given(facts: PatientFacts, content: LiveVaccines, dose: VaccineDose, starti
         f"**{dose.display}** (CVX {dose.cvx}) given on {dose.day.isoformat()}, {when} ({dose.resource}), "
         f"is a live vaccine.\n\n{text.format(**fields)}"
     )
-    return card(content, summary=_summary(summary, fields), detail=detail, basis_note=content.basis_text)
+    return card(content, summary=_summary(summary, fields), detail=detail, basis_line=content.basis_text)

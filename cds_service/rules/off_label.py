@@ -72,7 +72,7 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
             content,
             summary=texts.nephritis_summary if nephritis else texts.summary,
             detail="\n\n".join(parts),
-            basis_note=texts.basis_note,
+            basis_line=texts.basis_note,
         )
     ]
 

@@ -224,7 +224,7 @@ def vaccination_reminders(facts: PatientFacts, content: VaccinationReminders) ->
             content,
             summary=fit_list(content.summary, "missing", [m.name for m in missing]),
             detail=intro + "\n\n" + "\n".join(lines),
-            basis_note=content.basis_text,
+            basis_line=content.basis_text,
             suggestions=suggestions,
             selection_behavior="any",
         )
