@@ -10,7 +10,7 @@ import re
 import uuid
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from .wire import WireModel
 
@@ -87,6 +87,9 @@ class Card(WireModel):
     override_reasons: list[Coding] | None = None
     links: list[Link] | None = None
     extension: dict[str, Any] | None = None
+    # The labs whose results this card lists as due or missing (not sent): a check waiting on one of them is
+    # said on this card rather than on the data-quality card.
+    _lists_labs: frozenset[str] = PrivateAttr(default=frozenset())
 
     @model_validator(mode="after")
     def _selection_behavior_with_suggestions(self) -> Card:
@@ -100,6 +103,15 @@ class Card(WireModel):
     @property
     def topic(self) -> str:
         return self.source.topic.code if self.source.topic else "unknown"
+
+    @property
+    def lists_labs(self) -> frozenset[str]:
+        return self._lists_labs
+
+    def listing(self, labs: frozenset[str]) -> Card:
+        """This card, noted as listing ``labs`` as due or missing."""
+        self._lists_labs = labs
+        return self
 
 
 class CdsResponse(WireModel):

@@ -23,6 +23,7 @@ from .cards import SUMMARY_MAX, word_count
 Indicator = Literal["info", "warning", "critical"]
 Situation = Literal[
     "baricitinib-ordered",  # an order hook whose draft orders include baricitinib
+    "new-start",  # baricitinib ordered for a patient not on it
     "order-while-on-baricitinib",  # an order hook for any order, for a patient already on baricitinib
     "patient-view-on-baricitinib",  # a chart opened for a patient on baricitinib
 ]
@@ -523,6 +524,40 @@ class IndicatorPolicy(ContentModel):
     highest: dict[str, Indicator]
 
 
+class Bundle(ContentModel):
+    """Cards of ``holds`` (topic: the item's short name for the summary) that become one card of ``topic``."""
+
+    topic: str
+    applies_to: Literal["new-start", "patient-view-on-baricitinib"]
+    basis: Literal["label", "practice", "label-and-practice"]  # of the items together, said when only their summaries fit
+    summary: str
+    waiting_text: str
+    holds: dict[str, str] = Field(min_length=1)
+
+
+class Bundles(ContentModel):
+    content_version: str
+    reviewed_by: str
+    reviewed_on: date
+    bundles: list[Bundle]
+
+    def check_against(self, vocabulary: Vocabulary, policy: IndicatorPolicy, rule_topics: set[str]) -> None:
+        for bundle in self.bundles:
+            if bundle.topic not in vocabulary.topics or bundle.topic in rule_topics:
+                raise ValueError(f"{bundle.topic}: a bundle's topic must be in vocabulary.toml and no rule's")
+            unknown = sorted(set(bundle.holds) - rule_topics)
+            if unknown:
+                raise ValueError(f"{bundle.topic}: holds {unknown}, which no rule's cards carry")
+            # A folded safety check makes the card a warning, so the line is at least that.
+            highest = max(["warning", *(policy.highest[t] for t in bundle.holds)], key=INDICATOR_RANK.__getitem__)
+            if INDICATOR_RANK[policy.highest[bundle.topic]] < INDICATOR_RANK[highest]:
+                raise ValueError(f"{bundle.topic}: the policy's line is below {highest!r}, which its items reach")
+        for situation in {b.applies_to for b in self.bundles}:
+            held = [t for b in self.bundles if b.applies_to == situation for t in b.holds]
+            if len(held) != len(set(held)):
+                raise ValueError(f"{situation}: a topic is held by two bundles")
+
+
 class Vocabulary(ContentModel):
     topic_system: str = Field(pattern=r"^(https?|urn):")
     override_reason_system: str = Field(pattern=r"^(https?|urn):")
@@ -546,6 +581,7 @@ class Content:
     indicator_policy: IndicatorPolicy
     card_shape: CardShape
     rules: dict[str, RuleContent]
+    bundles: Bundles
     # Indexes for the facts step, built once here so that no call does work that grows with cards/.
     lab_by_loinc: dict[str, str] = field(init=False)
     loinc_codes: tuple[str, ...] = field(init=False)  # every lab's LOINC codes, sorted
@@ -737,10 +773,19 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     missing = sorted(set(rule_models) - set(rules))
     if missing:
         raise ContentError(f"{content_dir / 'rules'}: no content file for rule(s) {missing}")
+    bundles_path = content_dir / "bundles.toml"
+    bundles = _validate(Bundles, _read_toml(bundles_path), bundles_path)
+    try:
+        bundles.check_against(vocabulary, policy, {r.topic for r in rules.values()})
+    except ValueError as exc:
+        raise ContentError(f"{bundles_path}: {exc}") from None
+    misshapen = [p for b in bundles.bundles for p in shape.problems(b)]
+    if misshapen:
+        raise ContentError(f"{bundles_path}: {misshapen[0]} (card_shape.toml)")
 
     return Content(
         vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, left_out, policy, shape,
-        rules,
+        rules, bundles,
     )
 
 

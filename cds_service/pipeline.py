@@ -60,8 +60,11 @@ def run(
     runtime: Runtime,
     today: date,
     fhir_servers: FhirServerAllowlist | None = None,
+    *,
+    bundled: bool = True,
 ) -> CdsResponse:
-    """``fhir_servers``: the FHIR servers the calling client may name (None: open mode's list)."""
+    """``fhir_servers``: the FHIR servers the calling client may name (None: open mode's list); ``bundled``:
+    see ``rules.evaluate``."""
     content = runtime.content
     patient_id = request.context.patient_id
     gathered = gather(
@@ -76,4 +79,4 @@ def run(
     facts = build_facts(
         request.hook, patient_id, request.draft_orders(), gathered, content, today, service.unreported_keys(content)
     )
-    return CdsResponse(cards=evaluate(facts, content))
+    return CdsResponse(cards=evaluate(facts, content, bundled=bundled))

@@ -66,8 +66,7 @@ def runtime(content) -> Runtime:
     return Runtime(Settings(), content, requests.Session(), ThreadPoolExecutor(max_workers=8))
 
 
-@pytest.fixture
-def evaluate(runtime: Runtime):
+def evaluator(runtime: Runtime, bundled: bool):
     """evaluate(hook, patient, orders=[...], as_of=...) -> list of cards, through the real pipeline."""
 
     def _evaluate(
@@ -76,10 +75,16 @@ def evaluate(runtime: Runtime):
     ) -> list[Card]:  # fmt: skip
         body = hook_request(hook, patient, orders, prefetch_keys)
         request = HOOK_REQUEST.validate_python(body)
-        response: CdsResponse = run(SERVICE_FOR_HOOK[hook], request, runtime, as_of)
+        response: CdsResponse = run(SERVICE_FOR_HOOK[hook], request, runtime, as_of, bundled=bundled)
         return response.cards
 
     return _evaluate
+
+
+@pytest.fixture
+def evaluate(runtime: Runtime):
+    """The cards a clinician reads (bundled); tests/rules/ overrides it with every rule's own cards."""
+    return evaluator(runtime, bundled=True)
 
 
 def topics(cards: list[Card]) -> list[str]:

@@ -57,6 +57,18 @@ BROKEN = {
                                  "labs.toml: labs.hemoglobin: Value error, Hemoglobin: unit factors must be positive"),
     "loinc-in-two-labs": ("labs.toml", 'valueset = "lymphocytes"', 'valueset = "anc"',
                           "labs.toml: labs.lymphocytes: LOINC 26499-4 is already a code of labs.anc"),
+    "summary-too-long": ("rules/lab_holds.toml", 'below_summary = "Hold baricitinib: {lab}', 'below_summary = "Hold baricitinib now, today, before the next dose is taken, for this patient whose {lab}',
+                         "rules/lab_holds.toml: below_summary: about 1"),
+    "text-template-too-long": ("rules/data_quality.toml", 'intro_text = "', 'intro_text = "' + "word " * 41,
+                               "rules/data_quality.toml: intro_text: 5"),
+    "developer-words": ("rules/data_quality.toml", 'intro_text = "', 'intro_text = "Per the project\'s reading, ',
+                        "rules/data_quality.toml: intro_text: 'project' is not for clinicians (card_shape.toml)"),
+    "bundle-holds-unknown-topic": ("bundles.toml", 'vaccination-reminder = "vaccines"\n\n', 'vaccine-reminder = "vaccines"\n\n',
+                                   "bundles.toml: before-starting: holds ['vaccine-reminder'], which no rule's cards carry"),
+    "bundle-below-its-items": ("indicator_policy.toml", 'before-starting = "warning"', 'before-starting = "info"',
+                               "bundles.toml: before-starting: the policy's line is below 'warning', which its items reach"),
+    "bundle-topic-is-a-rules": ("bundles.toml", 'topic = "due-on-therapy"', 'topic = "monitoring-due"',
+                                "bundles.toml: monitoring-due: a bundle's topic must be in vocabulary.toml and no rule's"),
 }  # fmt: skip
 
 

@@ -47,4 +47,4 @@ def test_every_synthea_patient_gets_an_answer_and_no_well_formed_data_is_called_
     assert failures == []
     assert unreadable == []
     # The SLE and the baricitinib order (or therapy) were read: a new start's off-label card, a chart open's monitoring.
-    assert ("monitoring-due" if service.hook == "patient-view" else "off-label-use") in topics
+    assert ("due-on-therapy" if service.hook == "patient-view" else "off-label-use") in topics

@@ -204,6 +204,7 @@ class NotRun:
     safety: bool = False
     lab: str | None = None
     brief: str = ""  # a few words for the card's summary ("ANC of 2026-11-30 unreadable")
+    folded: bool = False  # said by a card that lists its lab as due, not by the data-quality card
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,8 @@ class PatientFacts:
         found: set[Situation] = set()
         if self.is_order_hook and self.baricitinib_drafts:
             found.add("baricitinib-ordered")
+            if not self.on_baricitinib:
+                found.add("new-start")
         if self.is_order_hook and self.draft_order_count and self.on_baricitinib:
             found.add("order-while-on-baricitinib")
         if self.hook == "patient-view" and self.on_baricitinib:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import orders
+from .. import bundles, orders
 from ..cards import EXTENSION_KEY, SUMMARY_MAX, Card, Coding, Link, Source, Suggestion
 from ..content import Content, RuleContent
 from ..facts import NotRun, PatientFacts
@@ -120,8 +120,11 @@ def stop_baricitinib(facts: PatientFacts, *, remove_label: str, hold_label: str,
     return [Suggestion(label=label, is_recommended=True, actions=actions)] if actions else []
 
 
-def evaluate(facts: PatientFacts, content: Content) -> list[Card]:
-    """Run every rule whose situations apply, most urgent cards first, the data-quality card last."""
+def evaluate(facts: PatientFacts, content: Content, *, bundled: bool = True) -> list[Card]:
+    """Run every rule whose situations apply, most urgent cards first, the data-quality card last.
+
+    ``bundled``: the cards that bundles.toml holds become one card per bundle (what a clinician reads);
+    without it, every rule's own cards (what a rule's tests look at)."""
     _import_rule_modules()
     situations = facts.situations
     # Without the medication list, "is the patient on baricitinib?" has no answer. That matters on
@@ -135,27 +138,34 @@ def evaluate(facts: PatientFacts, content: Content) -> list[Card]:
     not_run: list[NotRun] = []
     if undetermined:
         not_run.append(NotRun("Checks for a patient on baricitinib", "the medication list is unavailable"))
-    for item in sorted(RULES.values(), key=lambda r: r.runs_last):
+    last = [r for r in RULES.values() if r.runs_last]
+    for item in [r for r in RULES.values() if not r.runs_last]:
         entry = content.rules[item.name]
-        if not (situations & set(entry.runs_on)) and not (item.runs_last and undetermined):
-            continue
-        if item.runs_last:
-            facts = replace(facts, checks_not_run=not_run)
-        else:
+        if situations & set(entry.runs_on):
             missing = sorted(key for key in facts.unavailable if key in entry.reads)
             if missing:
                 not_run.append(NotRun(entry.title, f"needs {', '.join(missing)}, which could not be had"))
-        try:
-            for found in item.function(facts, entry):
-                if isinstance(found, NotRun):
-                    not_run.append(found)
-                else:
-                    cards.append(found)
-        except Exception:
-            log.exception("rule %s failed", item.name)
-            not_run.append(NotRun(entry.title, "the check failed with an internal error"))
+            _run(item, facts, entry, cards, not_run)
+    planned = bundles.plan(situations, cards, content) if bundled else []
+    not_run = bundles.fold(planned, not_run)
+    for item in last:
+        entry = content.rules[item.name]
+        if situations & set(entry.runs_on) or undetermined:
+            _run(item, replace(facts, checks_not_run=not_run), entry, cards, not_run)
     rank = {"critical": 0, "warning": 1, "info": 2}
+    cards = bundles.apply(planned, cards, not_run, content)
     return sorted(cards, key=lambda c: (c.topic == "data-quality", rank[c.indicator]))
+
+
+def _run(item: Rule, facts: PatientFacts, entry: RuleContent, cards: list[Card], not_run: list[NotRun]) -> None:
+    """The rule's cards into ``cards``, the checks it could not run into ``not_run``; a rule that fails is
+    one check not run, never a failed call."""
+    try:
+        for found in item.function(facts, entry):
+            (not_run if isinstance(found, NotRun) else cards).append(found)  # type: ignore[arg-type]
+    except Exception:
+        log.exception("rule %s failed", item.name)
+        not_run.append(NotRun(entry.title, "the check failed with an internal error"))
 
 
 _imported = False

@@ -116,7 +116,7 @@ def baseline_labs(facts: PatientFacts, content: BaselineLabs) -> list[Card]:
             detail="\n".join(lines),
             suggestions=[Suggestion(label=content.order_label, is_recommended=True, actions=actions)],
             selection_behavior="at-most-one",
-        )
+        ).listing(frozenset(key for test, _ in missing for key in test.labs))
     ]
 
 

@@ -26,14 +26,16 @@ class DataQuality(RuleContent):
 
 @rule("data_quality", DataQuality, runs_last=True)
 def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card | NotRun]:
-    safety = [n for n in facts.checks_not_run if n.safety]
+    # A folded check is said on the card that orders the result it waits on.
+    said_here = [n for n in facts.checks_not_run if not n.folded]
+    safety = [n for n in said_here if n.safety]
     named_labs = {n.lab for n in facts.checks_not_run if n.lab}
     unreadable = [
         r for key, r in sorted(facts.labs.items()) if r.status == "unreadable" and key not in named_labs
     ]
     lines = [f"- **Not checked: {n.check}**: {n.reason}" for n in safety]
     lines += [f"- **Unavailable: {key}**: {why}" for key, why in sorted(facts.unavailable.items())]
-    lines += [f"- **Not checked: {n.check}**: {n.reason}" for n in facts.checks_not_run if not n.safety]
+    lines += [f"- **Not checked: {n.check}**: {n.reason}" for n in said_here if not n.safety]
     lines += [f"- {r.label}: {r.problem}" for r in unreadable]
     lines += [f"- {issue.what}: {issue.why}" for issue in facts.data_issues]
     if not lines:

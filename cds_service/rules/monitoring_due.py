@@ -125,7 +125,7 @@ def monitoring_due(facts: PatientFacts, content: MonitoringDue) -> list[Card]:
             detail="\n".join(lines),
             suggestions=[Suggestion(label=content.order_label, is_recommended=True, actions=actions)],
             selection_behavior="at-most-one",
-        )
+        ).listing(frozenset(key for test, _, _ in overdue for key in test.labs))
     ]
 
 
