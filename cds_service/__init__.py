@@ -14,6 +14,7 @@ from .collector import CollectorPausedDuringCalls
 from .pipeline import Runtime
 from .rules import load_rules
 from .settings import Settings
+from .silencing import Silencing, patient_key_secret
 
 __all__ = ["Settings", "create_app"]
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings, content, session, ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     )
     store = feedback_store.init_app(app, settings)
+    app.extensions["cds_silencing"] = Silencing(content, store, patient_key_secret(settings))
     routes.register(app)
     auth.init_app(app, settings, store.engine)  # after routes: its check runs after the request clock starts
     cors.init_app(app, settings)

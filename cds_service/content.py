@@ -558,6 +558,32 @@ class Bundles(ContentModel):
                 raise ValueError(f"{situation}: a topic is held by two bundles")
 
 
+class Silence(ContentModel):
+    topic: str
+    reason: str
+    days: int = Field(gt=0)
+
+
+class Silencing(ContentModel):
+    """Topics a clinician can silence for one patient by overriding a card with a reason (silencing.toml)."""
+
+    silence: list[Silence] = Field(default_factory=list)
+
+    def check_against(self, policy: IndicatorPolicy, rules: dict[str, RuleContent]) -> None:
+        by_topic = {r.topic: r for r in rules.values()}
+        for entry in self.silence:
+            rule = by_topic.get(entry.topic)
+            if rule is None:
+                raise ValueError(f"{entry.topic}: no rule's cards carry this topic")
+            if policy.highest[entry.topic] == "critical":
+                raise ValueError(f"{entry.topic}: its cards can be critical, and a critical card is never silenced")
+            if entry.reason not in {r.code for r in rule.override_reasons}:
+                raise ValueError(f"{entry.topic}: {entry.reason!r} is not one of its cards' override reasons")
+        topics = [e.topic for e in self.silence]
+        if len(topics) != len(set(topics)):
+            raise ValueError("a topic is listed twice")
+
+
 class Vocabulary(ContentModel):
     topic_system: str = Field(pattern=r"^(https?|urn):")
     override_reason_system: str = Field(pattern=r"^(https?|urn):")
@@ -582,6 +608,7 @@ class Content:
     card_shape: CardShape
     rules: dict[str, RuleContent]
     bundles: Bundles
+    silencing: Silencing
     # Indexes for the facts step, built once here so that no call does work that grows with cards/.
     lab_by_loinc: dict[str, str] = field(init=False)
     loinc_codes: tuple[str, ...] = field(init=False)  # every lab's LOINC codes, sorted
@@ -782,10 +809,16 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
     misshapen = [p for b in bundles.bundles for p in shape.problems(b)]
     if misshapen:
         raise ContentError(f"{bundles_path}: {misshapen[0]} (card_shape.toml)")
+    silencing_path = content_dir / "silencing.toml"
+    silencing = _validate(Silencing, _read_toml(silencing_path), silencing_path)
+    try:
+        silencing.check_against(policy, rules)
+    except ValueError as exc:
+        raise ContentError(f"{silencing_path}: {exc}") from None
 
     return Content(
         vocabulary, valuesets, labs, units, conditions, medications, vaccines, encounters, left_out, policy, shape,
-        rules, bundles,
+        rules, bundles, silencing,
     )
 
 

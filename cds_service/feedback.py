@@ -89,10 +89,22 @@ class FeedbackRequest(WireModel):
 class ShownCard:
     """A card this service returned, kept so feedback can be traced to its topic.
 
-    Holds no patient data: only what the report needs.
+    Holds no patient data: only what the report needs, and for a card a clinician can silence for a patient
+    a keyed hash that finds the patient's earlier cards but cannot be turned back into the patient's id.
     """
 
     uuid: str
     topic: str
     indicator: str
     shown_at: datetime
+    patient_key: str | None = None  # a keyed hash, only for a topic a clinician can silence
+
+
+@dataclass(frozen=True)
+class OverrideOnRecord:
+    """An override reason that silences ``topic`` for a patient when given on or after ``since``."""
+
+    topic: str
+    code: str
+    system: str
+    since: datetime

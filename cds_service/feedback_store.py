@@ -28,9 +28,12 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    and_,
     create_engine,
     event,
     func,
+    inspect,
+    or_,
     select,
     text,
 )
@@ -38,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from cds_service.feedback import FeedbackItem, FeedbackRequest, ShownCard
+from cds_service.feedback import FeedbackItem, FeedbackRequest, OverrideOnRecord, ShownCard
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -89,6 +92,8 @@ card_shown = Table(
     Column("topic", String, nullable=False),
     Column("indicator", String, nullable=False),
     Column("shown_at", _UtcDateTime, nullable=False, index=True),
+    # HMAC-SHA256 of FHIR server and patient id, hex; only on cards a clinician can silence for a patient.
+    Column("patient_key", String(64), index=True),
 )
 
 card_feedback = Table(
@@ -130,6 +135,7 @@ class FeedbackStore:
             index_elements=[card_shown.c.card_uuid]
         )
         _with_retries(lambda: metadata.create_all(self._engine), _lost_table_creation_race)
+        _with_retries(self._add_patient_key_column, _lost_table_creation_race)
         # Leave no open connection behind, so a server that forks after start-up does not
         # hand the same connection to several workers.
         self._engine.dispose()
@@ -138,6 +144,37 @@ class FeedbackStore:
     def engine(self) -> Engine:
         """The store's engine, shared by the other tables kept in the same database (the JWT replay cache)."""
         return self._engine
+
+    def _add_patient_key_column(self) -> None:
+        """A card log created before cards could be silenced gains the column (create_all adds no columns)."""
+        if "patient_key" in {c["name"] for c in inspect(self._engine).get_columns("card_shown")}:
+            return
+        with self._engine.begin() as connection:
+            connection.execute(text("ALTER TABLE card_shown ADD COLUMN patient_key VARCHAR(64)"))
+            connection.execute(text("CREATE INDEX IF NOT EXISTS ix_card_shown_patient_key ON card_shown (patient_key)"))
+
+    def silenced_topics(self, patient_key: str, reasons: Sequence[OverrideOnRecord]) -> set[str]:
+        """The topics among ``reasons`` whose card a clinician overrode for this patient with that reason,
+        at or after its ``since``."""
+        if not reasons:
+            return set()
+        matches = [
+            and_(
+                card_shown.c.topic == r.topic,
+                card_feedback.c.override_code == r.code,
+                or_(card_feedback.c.override_system == r.system, card_feedback.c.override_system.is_(None)),
+                card_feedback.c.outcome_timestamp >= r.since,
+            )
+            for r in reasons
+        ]
+        query = (
+            select(card_shown.c.topic)
+            .distinct()
+            .select_from(card_feedback.join(card_shown, card_shown.c.card_uuid == card_feedback.c.card_uuid))
+            .where(card_shown.c.patient_key == patient_key, card_feedback.c.outcome == "overridden", or_(*matches))
+        )
+        with self._engine.connect() as connection:
+            return {topic for (topic,) in connection.execute(query)}
 
     def ping(self) -> None:
         """Raise if the database cannot be reached; for the health check."""
@@ -157,6 +194,7 @@ class FeedbackStore:
                 "topic": card.topic,
                 "indicator": card.indicator,
                 "shown_at": card.shown_at,
+                "patient_key": card.patient_key,
             }
             for card in cards
         ]

@@ -10,6 +10,7 @@ import logging
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,8 +74,11 @@ def call_service(service_id: str) -> Response:
     except PreconditionFailed as exc:
         g.log_fields["precondition"] = "failed"
         return json_response(_operation_outcome(str(exc)), 412)
+    silencing = current_app.extensions["cds_silencing"]
+    patient_key = silencing.patient_key(hook_request.fhir_server, hook_request.context.patient_id)
+    response.cards = silencing.quiet(response.cards, patient_key, datetime.now(UTC))
     g.log_fields["cards"] = [c.topic for c in response.cards]
-    _record_shown(service.id, response.cards)
+    _record_shown(service.id, response.cards, lambda card: patient_key if silencing.keeps_key(card.topic) else None)
     return json_response(response.to_json_dict())
 
 
@@ -170,12 +174,13 @@ def _operation_outcome(diagnostics: str) -> dict[str, Any]:
     }
 
 
-def _record_shown(service_id: str, cards: list[Card]) -> None:
-    """The alert-fatigue log. A failure here must not cost the clinician the cards."""
+def _record_shown(service_id: str, cards: list[Card], patient_key: Callable[[Card], str | None]) -> None:
+    """The alert-fatigue log, and the patient key of the cards a clinician can silence. A failure here must
+    not cost the clinician the cards."""
     shown_at = datetime.now(UTC)
     try:
         get_store(current_app).record_cards(
-            service_id, [ShownCard(c.uuid, c.topic, c.indicator, shown_at) for c in cards]
+            service_id, [ShownCard(c.uuid, c.topic, c.indicator, shown_at, patient_key(c)) for c in cards]
         )
     except Exception as exc:
         log.error("card log write failed (%s); cards were still returned", type(exc).__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     )
     jwks_cache_seconds: int = Field(
         default=300, ge=0, description="How long a JWK Set fetched from jwks_url or jku is reused (seconds)."
+    )
+
+    # --- cards silenced for a patient (cards/silencing.toml) ---
+    patient_key_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Secret of the keyed hash (HMAC-SHA256) by which the card log knows a patient whose card "
+        "a clinician silenced, e.g. consent to off-label use documented. Unset: a random secret kept in "
+        "patient_key_secret_file. Several hosts sharing one database need the same secret.",
+    )
+    patient_key_secret_file: Path = Field(
+        default=PROJECT_ROOT / "instance" / "patient-key.secret",
+        description="Where the patient-key secret is kept when CDS_PATIENT_KEY_SECRET is unset (made on first start, mode 600).",
     )
 
     @field_validator("cors_origins", "fhir_servers", mode="before")

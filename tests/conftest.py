@@ -48,7 +48,11 @@ def content() -> content_module.Content:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}", fhir_read_timeout=2.0)
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}",
+        fhir_read_timeout=2.0,
+        patient_key_secret_file=tmp_path / "patient-key.secret",
+    )
 
 
 @pytest.fixture

@@ -169,6 +169,7 @@ def test_cards_round_trip_and_a_repeated_uuid_is_logged_once(store: FeedbackStor
             "topic": "renal-dosing",
             "indicator": "critical",
             "shown_at": AT,
+            "patient_key": None,
         }
     ]
 
