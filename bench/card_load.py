@@ -44,6 +44,7 @@ def measure(post, today: date) -> list[dict[str, Any]]:
     for corpus, calls in (("fixtures", _fixture_calls(today)), ("Synthea", _synthea_calls(today))):
         cards_per_call: dict[str, list[int]] = defaultdict(list)
         words: dict[str, list[int]] = defaultdict(list)
+        summaries: dict[str, list[int]] = defaultdict(list)
         by_topic: dict[tuple[str, str], list[int]] = defaultdict(list)
         for situation, _, body in calls:
             cards = post(body["hook"], body)["cards"]
@@ -51,6 +52,7 @@ def measure(post, today: date) -> list[dict[str, Any]]:
             for card in cards:
                 n = clinical_words(card)
                 words[situation].append(n)
+                summaries[situation].append(len(card["summary"]))
                 by_topic[(situation, card["source"]["topic"]["code"])].append(n)
         for situation, counts in sorted(cards_per_call.items()):
             w = words[situation] or [0]
@@ -58,6 +60,8 @@ def measure(post, today: date) -> list[dict[str, Any]]:
                          "cards_median": statistics.median(counts), "cards_mean": statistics.mean(counts),
                          "words_median": statistics.median(w), "words_max": max(w),
                          "over_60": sum(1 for n in w if n > 60), "cards": len(w),
+                         "summary_max": max(summaries[situation] or [0]),
+                         "summaries_over_100": sum(1 for n in summaries[situation] if n > 100),
                          "longest": sorted(((max(v), t) for (s, t), v in by_topic.items() if s == situation),
                                            reverse=True)[:3]})  # fmt: skip
     return rows

@@ -198,12 +198,13 @@ def report_card_load(app: Flask) -> list[dict[str, Any]]:
     rows = card_load.measure(lambda hook, body: client.post(f"/cds-services/{ids[hook]}", json=body).get_json(),
                              utc_today())  # fmt: skip
     print("\n## What a prescriber reads: cards per call, words of clinical detail per card\n")
-    print("| corpus | situation | calls | cards per call, median (mean) | words per card, median / max | cards over 60 words | longest topics (max words) |")
-    print("|---|---|---:|---|---|---:|---|")
+    print("| corpus | situation | calls | cards per call, median (mean) | words per card, median / max | cards over 60 words | summaries over 100 characters (longest) | longest topics (max words) |")
+    print("|---|---|---:|---|---|---:|---|---|")
     for r in rows:
         longest = ", ".join(f"{t} {n}" for n, t in r["longest"])
         print(f"| {r['corpus']} | {r['situation']} | {r['calls']} | {r['cards_median']:g} ({r['cards_mean']:.1f}) | "
-              f"{r['words_median']:g} / {r['words_max']} | {r['over_60']} of {r['cards']} | {longest} |")  # fmt: skip
+              f"{r['words_median']:g} / {r['words_max']} | {r['over_60']} of {r['cards']} | "
+              f"{r['summaries_over_100']} ({r['summary_max']}) | {longest} |")  # fmt: skip
     return rows
 
 

@@ -3,8 +3,8 @@
 - serve   runs gunicorn on the WSGI app (the content is checked first; bad content exits with its message)
 - invoke  sends one hook request (a file, or a fixture name) through the real app and prints the cards
 - report  prints the alert-fatigue report (cards shown, accepted, overridden, override reasons per topic)
-- content prints every rule as one Markdown table for clinical sign-off, then the unit strings it reads and
-          what the reference pack left unverified
+- content prints every rule as one Markdown table for clinical sign-off, then the unit strings it reads,
+          what the reference pack left unverified, the cards shown as one and what an override can silence
 """
 
 from __future__ import annotations
@@ -184,7 +184,18 @@ def content_table(content: content_module.Content) -> str:
         "| what | how the pack marks it | what the service does instead |", "|---|---|---|",
     ]  # fmt: skip
     left_out += [f"| {cell(i.what)} | {cell(i.pack)} | {cell(i.instead)} |" for i in content.left_out.items]
-    return "\n".join(rows + units + left_out)
+    bundles = [
+        "", f"## Cards shown as one (cards/bundles.toml, {content.bundles.content_version}, {content.bundles.reviewed_by})", "",
+        "| card topic | when | holds (topic: item name) |", "|---|---|---|",
+    ]  # fmt: skip
+    bundles += [f"| {b.topic} | {b.applies_to} | {cell(', '.join(f'{t}: {n}' for t, n in b.holds.items()))} |"
+                for b in content.bundles.bundles]  # fmt: skip
+    silencing = [
+        "", "## Silenced for a patient by an override reason (cards/silencing.toml)", "",
+        "| topic | override reason | for (days) |", "|---|---|---|",
+    ]  # fmt: skip
+    silencing += [f"| {e.topic} | {e.reason} | {e.days} |" for e in content.silencing.silence]
+    return "\n".join(rows + units + left_out + bundles + silencing)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,14 +51,16 @@ def test_invoke_then_report_counts_the_cards_shown(env, capsys):
     assert topics["lab-hold"]["shown"] == 1 and topics["lab-hold"]["overridden"] == 0
 
 
-def test_content_prints_the_rules_then_the_unit_strings(env, capsys):
+def test_content_prints_the_rules_then_the_unit_strings_then_bundles_and_silencing(env, capsys):
     assert main(["content"]) == 0
-    rules, units, left_out = capsys.readouterr().out.strip().split("\n\n## ")
+    rules, units, left_out, bundles, silencing = capsys.readouterr().out.strip().split("\n\n## ")
     lines = rules.splitlines()
     assert lines[0].startswith("| topic | rule |") and len(lines) == 2 + len(list((Settings().content_dir / "rules").glob("*.toml")))
     assert units.startswith("Unit strings lab feeds write")
     assert "| K/uL | 10*3/uL | yes | Synthea issue 1198" in units
     assert left_out.startswith("Left out: UNVERIFIED or NOT FOUND in the reference pack")
+    assert "| before-starting | new-start | baseline-labs: baseline tests, vaccination-reminder: vaccines |" in bundles
+    assert silencing.splitlines()[-1] == "| off-label-use | informed-consent-documented | 365 |"
 
 
 def test_bad_content_stops_every_command_with_the_message(env, tmp_path, monkeypatch, capsys):
