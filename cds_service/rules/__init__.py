@@ -22,6 +22,7 @@ from .. import orders
 from ..cards import SUMMARY_MAX, Card, Coding, Link, Source, Suggestion
 from ..content import Content, RuleContent
 from ..facts import NotRun, PatientFacts
+from ..log_redaction import exception_frames
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,8 @@ def evaluate(facts: PatientFacts, content: Content) -> list[Card]:
                     not_run.append(found)
                 else:
                     cards.append(found)
-        except Exception:
-            log.exception("rule %s failed", item.name)
+        except Exception as exc:
+            log.error("rule %s failed: %s", item.name, exception_frames(exc))
             not_run.append(NotRun(entry.title, "the check failed with an internal error"))
     rank = {"critical": 0, "warning": 1, "info": 2}
     return sorted(cards, key=lambda c: (c.topic == "data-quality", rank[c.indicator]))
