@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -165,3 +170,35 @@ def test_a_failing_rule_is_logged_by_type_and_frames_not_by_its_message(client, 
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"rule {name} failed")]
     assert line.startswith(f"rule {name} failed: ValueError at\n") and "fails" in line
     assert_nothing_secret_logged(caplog.records)
+
+
+def test_gunicorn_logs_a_request_line_it_cannot_parse_redacted(tmp_path):
+    """gunicorn warns, at its default level, quoting the raw request line of a request it cannot parse."""
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env |= {"CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}", "CDS_HOST": "127.0.0.1"}
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--preload"]
+    server = subprocess.Popen([*command, "cds_service.wsgi:app"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60  # a bound, not a measurement: start-up loads the content
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        with conn:
+            # a client that does not percent-encode a name: gunicorn refuses the target and logs it
+            target = f"/fhir/Patient/{PATIENT}?identifier={MRN}&given=Ren\u00e9e"
+            conn.sendall(f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            answer = conn.recv(1024)
+    finally:
+        server.terminate()
+        stderr = server.communicate(timeout=30)[1]
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    (line,) = [line for line in stderr.splitlines() if "Invalid request from ip=127.0.0.1" in line]
+    assert "/fhir/Patient/[redacted]?identifier=[redacted]&given=[redacted]" in line, line
+    assert PATIENT not in stderr and MRN not in stderr
