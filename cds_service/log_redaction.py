@@ -3,9 +3,9 @@
 The FHIR fallback puts the patient in its URLs (``Condition?patient=123``, ``Patient/123``), and the HTTP
 libraries log those URLs: urllib3 writes every request line at DEBUG and the URL of a response with broken
 headers at WARNING; werkzeug's development server writes every request line, and gunicorn the line of a
-request it cannot parse (and every line, when its access log is on). ``redact_library_logs``
-installs a filter on those libraries' loggers that keeps the scheme, host, port, FHIR resource types,
-operations and query parameter names, and replaces ids and query values with ``[redacted]``:
+request it cannot parse (and every line, when its access log is on). ``redact_library_logs`` installs a
+filter on those libraries' loggers, and on the service's own, that keeps the scheme, host, port, FHIR
+resource types, operations and query parameter names, and replaces ids and query values with ``[redacted]``:
 ``"GET /fhir/Condition?patient=[redacted]&_sort=[redacted] HTTP/1.1" 200``.
 
 SQLAlchemy's engine log adds, at DEBUG, every result row, which holds what callers sent (a token's
@@ -94,6 +94,7 @@ _FILTERS: dict[str, logging.Filter] = {
     "werkzeug": _REDACT_URLS,
     "gunicorn.error": _REDACT_URLS,  # quotes the request line of a request it cannot parse, at WARNING
     "gunicorn.access": _REDACT_URLS,
+    "cds_service": _REDACT_URLS,  # the service's own lines name no URL with an id; this keeps it so
     "sqlalchemy.engine.Engine": NoResultRows(),  # made on the first engine; getLogger makes it now
 }
 

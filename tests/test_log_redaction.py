@@ -69,6 +69,12 @@ def test_urls_keep_host_resource_type_and_parameter_names_only(logged, shown):
     assert redact_urls(logged) == shown
 
 
+def test_the_services_own_loggers_redact_urls_too(app, caplog):
+    """A line a future change might add, quoting a FHIR URL, is redacted like the libraries' lines."""
+    logging.getLogger("cds_service.routes").warning("slow: %s", f"http://127.0.0.1/fhir/Patient/{PATIENT}")
+    assert caplog.records[-1].getMessage() == "slow: http://127.0.0.1/fhir/Patient/[redacted]"
+
+
 class FhirHandler(BaseHTTPRequestHandler):
     """Answers reads and searches from fixture patient ``sle-baseline``; Conditions come in two pages,
     the second linked by a URL that names the patient, as servers' ``next`` links do."""
