@@ -435,11 +435,16 @@ def test_a_kid_that_is_not_a_string_is_refused(client, caplog):
     refused(client.get("/cds-services", headers=bearer(token)), caplog, "not a well-formed JWT")
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
 @pytest.mark.parametrize(
-    ("value", "kind"),
-    [(lambda now: str(now + 60), "a string"), (lambda now: True, "a boolean"), (lambda now: None, "null")],
-    ids=["numeric-string", "boolean", "null"],
+    ("claim", "value", "kind"),
+    [
+        ("exp", lambda now: str(now + 60), "a string"),
+        ("iat", lambda now: str(now), "a string"),
+        ("nbf", lambda now: str(now), "a string"),
+        ("exp", lambda now: True, "a boolean"),
+        ("iat", lambda now: None, "null"),
+    ],
+    ids=["exp-numeric-string", "iat-numeric-string", "nbf-numeric-string", "exp-boolean", "iat-null"],
 )
 def test_exp_iat_and_nbf_must_be_json_numbers(client, caplog, claim, value, kind):
     now = int(time.time())
