@@ -2,10 +2,10 @@
 
 The FHIR fallback puts the patient in its URLs (``Condition?patient=123``, ``Patient/123``), and the HTTP
 libraries log those URLs: urllib3 writes every request line at DEBUG and the URL of a response with broken
-headers at WARNING; werkzeug's development server writes every request line, and gunicorn the line of a
-request it cannot parse (and every line, when its access log is on). ``redact_library_logs`` installs a
-filter on those libraries' loggers, and on the service's own, that keeps the scheme, host, port, FHIR
-resource types, operations and query parameter names, and replaces ids and query values with ``[redacted]``:
+headers at WARNING; gunicorn writes the line of a request it cannot parse at WARNING (and every line, when
+its access log is on). ``redact_library_logs`` installs a filter on those libraries' loggers, and on the
+service's own, that keeps the scheme, host, port, FHIR resource types, operations and query parameter
+names, and replaces ids and query values with ``[redacted]``:
 ``"GET /fhir/Condition?patient=[redacted]&_sort=[redacted] HTTP/1.1" 200``.
 
 SQLAlchemy's engine log adds, at DEBUG, every result row, which holds what callers sent (a token's
@@ -91,7 +91,6 @@ _REDACT_URLS = RedactUrls()
 # Each logger named here, and every logger below it that exists, gets the filter.
 _FILTERS: dict[str, logging.Filter] = {
     "urllib3": _REDACT_URLS,
-    "werkzeug": _REDACT_URLS,
     "gunicorn.error": _REDACT_URLS,  # quotes the request line of a request it cannot parse, at WARNING
     "gunicorn.access": _REDACT_URLS,
     "cds_service": _REDACT_URLS,  # the service's own lines name no URL with an id; this keeps it so

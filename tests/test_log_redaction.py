@@ -178,33 +178,44 @@ def test_a_failing_rule_is_logged_by_type_and_frames_not_by_its_message(client, 
     assert_nothing_secret_logged(caplog.records)
 
 
-def test_gunicorn_logs_a_request_line_it_cannot_parse_redacted(tmp_path):
-    """gunicorn warns, at its default level, quoting the raw request line of a request it cannot parse."""
+def send(port: int, request: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request.encode())
+        return conn.recv(1024)
+
+
+def test_gunicorn_error_and_access_logs_show_request_lines_redacted(tmp_path):
+    """gunicorn warns, at its default level, quoting the raw request line of a request it cannot parse;
+    its access log (off by default, on here) quotes every request line."""
     with socket.socket() as probe:  # a port that was free a moment ago
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env |= {"CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}", "CDS_HOST": "127.0.0.1"}
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--preload"]
-    server = subprocess.Popen([*command, "cds_service.wsgi:app"], env=env, stderr=subprocess.PIPE, text=True)
+    command += ["--access-logfile", "-", "--error-logfile", "-", "cds_service.wsgi:app"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60  # a bound, not a measurement: start-up loads the content
         while True:
             try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+                socket.create_connection(("127.0.0.1", port), timeout=10).close()
                 break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)
-        with conn:
-            # a client that does not percent-encode a name: gunicorn refuses the target and logs it
-            target = f"/fhir/Patient/{PATIENT}?identifier={MRN}&given=Ren\u00e9e"
-            conn.sendall(f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
-            answer = conn.recv(1024)
+        # a client that does not percent-encode a name: gunicorn refuses the target and logs it
+        target = f"/fhir/Patient/{PATIENT}?identifier={MRN}&given=Ren\u00e9e"
+        assert send(port, f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n").startswith(b"HTTP/1.1 400")
+        answer = send(
+            port, f"GET /healthz?patient={PATIENT} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 200")
     finally:
         server.terminate()
-        stderr = server.communicate(timeout=30)[1]
-    assert answer.startswith(b"HTTP/1.1 400"), answer
-    (line,) = [line for line in stderr.splitlines() if "Invalid request from ip=127.0.0.1" in line]
-    assert "/fhir/Patient/[redacted]?identifier=[redacted]&given=[redacted]" in line, line
-    assert PATIENT not in stderr and MRN not in stderr
+        output = server.communicate(timeout=30)[0]
+    (refused,) = [line for line in output.splitlines() if "Invalid request from ip=127.0.0.1" in line]
+    assert "/fhir/Patient/[redacted]?identifier=[redacted]&given=[redacted]" in refused, refused
+    (access,) = [line for line in output.splitlines() if '"GET /healthz' in line]
+    assert '"GET /healthz?patient=[redacted] HTTP/1.1" 200' in access, access
+    assert PATIENT not in output and MRN not in output
