@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from flask import Flask
 
-from . import auth, cors, feedback_store, routes
+from . import auth, cors, feedback_store, log_redaction, routes
 from . import content as content_module
 from .collector import CollectorPausedDuringCalls
 from .pipeline import Runtime
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     trusted clients file raises ``auth.TrustedClientsError``, a bad CORS origin ``cors.CorsOriginError``.
     """
     settings = settings or Settings()
+    log_redaction.redact_library_logs()
     auth.check_open_mode(settings)  # before anything else: no trusted clients on a public address stops here
     content = content_module.load(settings.content_dir, load_rules())
     app = Flask(__name__)

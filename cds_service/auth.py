@@ -11,20 +11,28 @@ Trusted clients are listed in the JSON file named by ``CDS_TRUSTED_CLIENTS``::
 with the client's public keys given in one of three ways: ``jwks`` (the JWK Set inline), ``jwks_file``
 (a path, relative to the clients file) or ``jwks_url`` (fetched with ``requests`` and reused for
 ``CDS_JWKS_CACHE_SECONDS``). A token's ``jku`` header is followed only when it is on that client's ``jku``
-list; a client may also give only ``jku``. Several entries may share an issuer when each names a
-different ``tenant`` (the token's ``tenant`` claim picks one; an entry without a tenant takes the rest).
+list; a client may also give only ``jku``. A token whose ``kid`` is among the client's pinned keys
+(``jwks``, ``jwks_file``) is checked against them whatever ``jku`` it names, with no fetch: that is how a
+hospital without internet egress trusts an EHR, the CDS Hooks sandbox included. Only a ``kid`` that is
+not pinned sends the service to the token's ``jku`` (when listed) or to ``jwks_url``. Several entries may
+share an issuer when each names a different ``tenant`` (the token's ``tenant`` claim picks one; an entry
+without a tenant takes the rest).
 
 A request is let in when its ``Authorization: Bearer`` token
 
 - is signed with ES256/384/512, RS256/384/512 or PS256/384/512 (never ``none``, never HMAC) by a key of
-  the client's JWK Set, chosen by ``kid``, whose type and ``alg`` fit the token's ``alg``;
+  the client's JWK Set, chosen by the header's ``kid`` (required, as CDS Hooks 2.0 requires it), whose
+  type and ``alg`` fit the token's ``alg``;
 - has ``iss`` a configured client, ``aud`` the URL called (``CDS_PUBLIC_BASE_URL`` plus the path behind
-  a proxy, else the request's own URL), ``exp`` not passed and ``iat`` not in the future (both with
-  ``CDS_JWT_LEEWAY`` seconds of skew), ``exp`` no further away than ``CDS_JWT_MAX_LIFETIME``;
+  a proxy, else the request's own URL), ``exp`` not passed and ``iat`` not in the future (both JSON
+  numbers, with ``CDS_JWT_LEEWAY`` seconds of skew), ``exp`` no further away than ``CDS_JWT_MAX_LIFETIME``;
 - carries a ``jti`` not seen before (the replay cache, shared through the database).
 
 Anything else is 401 with a short generic body, and one log line that names exactly what failed,
-never the token. ``/healthz``, ``/readyz``, ``/openapi.json`` and CORS preflights need no token.
+never the token. A value the caller chose (an unknown ``iss``, a ``kid``, ``jku``, ``aud`` or ``tenant``)
+may carry anything, a patient id included, so the log never shows it: it says which check failed and gives
+the value's fingerprint (``fp:`` and a keyed hash, equal for equal values within one run of the service).
+``/healthz``, ``/readyz``, ``/openapi.json`` and CORS preflights need no token.
 
 Without trusted clients the service is open: allowed only on a loopback address unless
 ``CDS_ALLOW_UNAUTHENTICATED=1``, and said so at start-up.
@@ -32,9 +40,12 @@ Without trusted clients the service is open: allowed only on a loopback address 
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
+import math
+import secrets
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -45,10 +56,10 @@ from urllib.parse import urlsplit
 
 import jwt
 import orjson
-from sqlalchemy.exc import SQLAlchemyError
 import requests
 from flask import Flask, Response, current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.exc import SQLAlchemyError
 
 from .fhir_allowlist import AllowlistError, FhirServerAllowlist
 from .replay_cache import MAX_JTI_LENGTH, ReplayCache, expiry
@@ -57,6 +68,14 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+# Every JWS alg registered with IANA: a refused alg from this list is named in the log, any other is not.
+_REGISTERED_ALGORITHMS = frozenset(
+    {*ALLOWED_ALGORITHMS, "none", "HS256", "HS384", "HS512", "EdDSA", "ES256K", "Ed25519", "Ed448"}
+)
+_NUMERIC_DATES = ("exp", "iat", "nbf")
+# Made at start-up (before gunicorn forks, so shared by the workers): a fingerprint cannot be reversed by
+# hashing guesses, and repeats for a repeated value until the service restarts.
+_FINGERPRINT_KEY = secrets.token_bytes(32)
 _KEY_TYPE = {"E": "EC", "R": "RSA", "P": "RSA"}
 EXEMPT_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi_document"})
 UNAUTHORIZED = {
@@ -292,11 +311,17 @@ class Authenticator:
             raise AuthFailure("the bearer token is not a well-formed JWT") from None
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
-            raise AuthFailure(f"alg {_short(alg)} is not allowed (asymmetric algorithms only)")
+            shown = repr(alg) if isinstance(alg, str) and alg in _REGISTERED_ALGORITHMS else fingerprint(alg)
+            raise AuthFailure(f"alg {shown} is not allowed (asymmetric algorithms only)")
         issuer = claims.get("iss")
         if not isinstance(issuer, str) or issuer not in self.clients:
-            raise AuthFailure(f"unknown iss {_short(issuer)}")
+            raise AuthFailure(f"unknown iss {fingerprint(issuer)}{self._near_issuer(issuer)}")
         client = _client_for(self.clients[issuer], claims.get("tenant"))
+        for claim in _NUMERIC_DATES:
+            if claim in claims and not _is_number(claims[claim]):
+                raise AuthFailure(
+                    f"{claim} must be a JSON number of seconds, not {_json_kind(claims[claim])}", issuer
+                )
         payload = self._verified_claims(token, header, client, audience)
         jti = payload.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
@@ -307,6 +332,13 @@ class Authenticator:
         if not self.replay.claim(issuer, jti, expiry(exp, self.leeway)):
             raise AuthFailure("jti was already used (replay)", issuer)
         return client
+
+    def _near_issuer(self, issuer: Any) -> str:
+        """For a mistyped iss: the configured issuer it matches but for case or a trailing slash."""
+        if not isinstance(issuer, str):
+            return ""
+        near = [i for i in self.clients if i.rstrip("/").casefold() == issuer.rstrip("/").casefold()]
+        return f" (differs from the configured {near[0]} only in case or a trailing slash)" if near else ""
 
     def _verified_claims(
         self, token: str, header: dict[str, Any], client: TrustedClient, audience: str
@@ -346,9 +378,7 @@ class Authenticator:
                 ) from None
             except jwt.InvalidAudienceError:
                 claimed = jwt.decode(token, options={"verify_signature": False}).get("aud")
-                raise AuthFailure(
-                    f"aud {_short(claimed)} is not this endpoint ({audience})", client.issuer
-                ) from None
+                raise AuthFailure(_audience_mismatch(claimed, audience), client.issuer) from None
             except jwt.MissingRequiredClaimError as exc:
                 raise AuthFailure(f"the {exc.claim} claim is missing", client.issuer) from None
             except jwt.InvalidTokenError as exc:
@@ -356,30 +386,41 @@ class Authenticator:
         raise AuthFailure(last_failure, client.issuer)
 
     def _candidate_keys(self, header: dict[str, Any], client: TrustedClient) -> list[dict[str, Any]]:
+        """The client's keys that may have signed the token: its pinned ones when they hold the kid (no
+        fetch, whatever the jku), else those at the token's allowlisted jku or at the client's jwks_url."""
         jku = header.get("jku")
         kid = header.get("kid")
         alg: str = header["alg"]
-        if jku is not None:
-            if not isinstance(jku, str) or jku not in client.jku:
-                raise AuthFailure(f"jku {_short(jku)} is not on this client's allowlist", client.issuer)
-            url: str | None = jku
-        else:
-            url = client.jwks_url
-        if url is None and client.keys is None:
-            raise AuthFailure("the token has no jku and the client has no configured keys", client.issuer)
+        if not isinstance(kid, str) or not kid:
+            raise AuthFailure("the token header has no kid (CDS Hooks 2.0 requires one)", client.issuer)
 
         def fitting(keys: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             return [
                 k
                 for k in keys
-                if (kid is None or k.get("kid") == kid)
+                if k.get("kid") == kid
                 and k.get("kty") == _KEY_TYPE[alg[0]]
                 and k.get("alg") in (None, alg)
                 and k.get("use") in (None, "sig")
             ]
 
-        if url is None:
+        if any(k.get("kid") == kid for k in client.keys or ()):
             return fitting(client.keys or ())
+        unpinned = f"kid {fingerprint(kid)} is not among the client's pinned keys" if client.keys else ""
+        if jku is not None:
+            if not isinstance(jku, str) or jku not in client.jku:
+                raise AuthFailure(
+                    f"jku {fingerprint(jku)} is not on this client's allowlist"
+                    + (f" and {unpinned}" if unpinned else ""),
+                    client.issuer,
+                )
+            url = jku
+        elif client.jwks_url is not None:
+            url = client.jwks_url
+        else:
+            raise AuthFailure(
+                f"{unpinned or 'the client has no pinned keys'} and the token names no jku", client.issuer
+            )
         try:
             found = fitting(self.fetcher.keys(url))
             if not found:  # perhaps a rotated key: fetch again (rate-limited)
@@ -395,7 +436,7 @@ def _client_for(entries: Sequence[TrustedClient], tenant: Any) -> TrustedClient:
         return by_tenant[tenant]
     if None in by_tenant:
         return by_tenant[None]
-    raise AuthFailure(f"tenant {_short(tenant)} is not configured for this iss", entries[0].issuer)
+    raise AuthFailure(f"tenant {fingerprint(tenant)} is not configured for this iss", entries[0].issuer)
 
 
 def _bearer_token(authorization: str | None) -> str:
@@ -409,10 +450,46 @@ def _bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    """A caller-supplied header or claim value, quoted and cut short, for the log."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def fingerprint(value: Any) -> str:
+    """A caller-chosen header or claim value as the log shows it: a string by a keyed hash (``fp:`` and 10
+    hex digits), anything else by its JSON kind. Never the value, which may carry a patient id."""
+    if isinstance(value, str):
+        return "fp:" + hmac.new(_FINGERPRINT_KEY, value.encode(), "sha256").hexdigest()[:10]
+    return f"({_json_kind(value)})"
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null or absent"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number" if math.isfinite(value) else "NaN or an infinity"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number (RFC 7519 NumericDate): not a numeric string, not a boolean, not NaN or infinity."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _audience_mismatch(claimed: Any, audience: str) -> str:
+    """Which part of ``aud`` is wrong, naming only this endpoint's own origin, never the claimed URLs."""
+    origin = _origin(audience)
+    values = claimed if isinstance(claimed, list) else [claimed]
+    if any(isinstance(v, str) and _origin(v) == origin for v in values):
+        return f"aud names this endpoint's origin ({origin}) but not the path called"
+    return f"aud is not this endpoint: it names another origin than {origin}"
+
+
+def _origin(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _is_loopback(host: str) -> bool:
@@ -505,7 +582,7 @@ def init_app(app: Flask, settings: Settings, engine: Any) -> Authenticator | Non
             response.headers["Retry-After"] = "5"
             return response
         except AuthFailure as failure:
-            fields = {"auth": "refused", "reason": failure.reason, "path": request.path}
+            fields = {"auth": "refused", "reason": failure.reason}
             if failure.issuer:
                 fields["iss"] = failure.issuer
             log.warning("token refused: %s", failure.reason, extra={"fields": fields})

@@ -287,16 +287,18 @@ def get_store(app: Flask) -> FeedbackStore:
 
 
 def _create_engine(database_url: str) -> Engine:
+    # hide_parameters: the values written (a caller's jti, feedback fields) stay out of SQLAlchemy's
+    # statement log at any level and out of its error messages, which the service may log.
     url = make_url(database_url)
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg")
     backend = url.get_backend_name()
     if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if backend == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        engine = create_engine(url, hide_parameters=True)
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
     raise ValueError(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from .feedback import FeedbackRequest, ShownCard
 from .feedback_store import get_store
 from .gather import PreconditionFailed
 from .hook_request import HOOK_REQUEST
+from .log_redaction import exception_frames
 from .pipeline import Runtime, run
 from .services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 
@@ -205,7 +205,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         # Frames only: an exception's message can quote request data.
-        log.error("unhandled %s at\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        log.error("unhandled %s", exception_frames(exc))
         return json_response({"code": "internal-error", "message": "the service failed; the error was logged"}, 500)
 
     @app.before_request

@@ -88,7 +88,8 @@ class Signer:
         payload.update(claims or {})
         for claim in drop:
             payload.pop(claim, None)
-        header = {"kid": self.kid, **(headers or {})}
+        # A header given as None is left out.
+        header = {k: v for k, v in {"kid": self.kid, **(headers or {})}.items() if v is not None}
         key = _other_key(_family(self.alg)) if self.other_key else key_for(self.alg)
         token = jwt.encode(payload, key, algorithm=self.alg, headers=header)
         MINTED.append(token)

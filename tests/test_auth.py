@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from cds_service.cli import main as cli_main
 from cds_service.facts import utc_today
 from cds_service.feedback_store import FeedbackStore, get_store
 from cds_service.fhir_allowlist import FhirServerAllowlist
-from cds_service.fixtures import hook_request, rolled_to
+from cds_service.fixtures import hook_request, request_file, rolled_to
 from cds_service.replay_cache import ReplayCache
 from tests.auth_helpers import (
     BASE_URL,
@@ -41,7 +42,14 @@ from tests.auth_helpers import (
     unsigned_token,
 )
 from tests.db_helpers import store_url  # noqa: F401 (fixture: SQLite, and PostgreSQL when configured)
-from tests.log_checks import ACCESS_TOKEN, assert_nothing_secret_logged, with_phi
+from tests.log_checks import (
+    ACCESS_TOKEN,
+    MRN,
+    PATIENT_IDS,
+    assert_nothing_secret_logged,
+    every_logger_at_debug,
+    with_phi,
+)
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_JWKS_URL = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
@@ -160,32 +168,113 @@ def readme_sandbox_entry() -> dict:
     return json.loads(block)
 
 
-def test_the_sandbox_entry_works_as_written_in_the_readme(tmp_path, caplog, fhir_server):
-    """The README's sandbox entry, verbatim. The sandbox's real key set loads; its JWKS URL is mocked with
-    our own key, since only the sandbox holds its private key."""
-    load_trusted_clients(
-        ClientsFile().add(issuer=SANDBOX_ISSUER, jwks_file=str(SANDBOX_JWKS_FILE)).write(tmp_path)
+SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"  # the one key of the sandbox's published set
+
+
+def sandbox_token(path: str, kid: str = SANDBOX_KID) -> str:
+    """A token shaped as the sandbox signs them (its README in ../shared/spec/sandbox/): header alg ES384,
+    typ JWT, kid, jku its JWKS URL; claims iss, aud the URL called, exp = iat + 300, jti a UUID. Signed
+    with the test ES384 key: only the sandbox holds the private key of its published set."""
+    signer = Signer(alg="ES384", kid=kid, issuer=SANDBOX_ISSUER)
+    return signer.token(f"{BASE_URL}{path}", headers={"typ": "JWT", "jku": SANDBOX_JWKS_URL})
+
+
+def sandbox_app(tmp_path: Path, key_set: dict, **overrides):
+    """The README's sandbox entry, verbatim, with ``key_set`` as its jwks_file; ``overrides`` change it."""
+    entry = readme_sandbox_entry()["clients"][0] | overrides
+    (tmp_path / entry["jwks_file"]).write_text(json.dumps(key_set), encoding="utf-8")
+    return make_app(tmp_path, ClientsFile().add(**entry)).test_client()
+
+
+def jwks_fetches(mock) -> list:
+    """Requests to the sandbox's JWKS URL. The mock has no answer registered for it: a fetch fails."""
+    return [c for c in mock.calls if c.request.url == SANDBOX_JWKS_URL]
+
+
+def test_the_sandbox_published_key_set_loads_as_pinned_keys(tmp_path):
+    real = json.loads(SANDBOX_JWKS_FILE.read_text(encoding="utf-8"))
+    for pinned in ({"jwks_file": str(SANDBOX_JWKS_FILE)}, {"jwks": real}):
+        clients = load_trusted_clients(ClientsFile().add(issuer=SANDBOX_ISSUER, **pinned).write(tmp_path))
+        (client,) = clients[SANDBOX_ISSUER]
+        assert client.keys == tuple(real["keys"]) and client.jwks_url is None
+        assert [(k["kid"], k["kty"], k["crv"], k["alg"]) for k in client.keys] == [
+            (SANDBOX_KID, "EC", "P-384", "ES384")
+        ]
+
+
+def test_a_sandbox_token_is_checked_against_the_pinned_real_key_set_without_a_fetch(
+    tmp_path, caplog, fhir_server
+):
+    """The README's entry pinning the sandbox's real published keys. The token, shaped as the sandbox's and
+    naming its jku, is signed with our test key, so the real key (picked by kid) must reject its signature:
+    that reason proves the pinned real key was used. Had the jku been fetched, the fetch would have failed
+    (no answer is registered) and the reason would say so."""
+    real = json.loads(SANDBOX_JWKS_FILE.read_text(encoding="utf-8"))
+    client = sandbox_app(tmp_path, real)
+    refused(
+        client.get("/cds-services", headers=bearer(sandbox_token("/cds-services"))),
+        caplog,
+        "the signature does not verify",
     )
-    (entry,) = readme_sandbox_entry()["clients"]
-    assert entry["issuer"] == SANDBOX_ISSUER and entry["jwks_url"] == SANDBOX_JWKS_URL
-    client = make_app(tmp_path, ClientsFile().add(**entry)).test_client()
-    signer = Signer(alg="ES384", kid="44823f3d-0b01-4a6c-a80e-b9d3e8a7226f", issuer=SANDBOX_ISSUER)
-    key = public_jwk("ES384", signer.kid)
-    fhir_server.mock.get(SANDBOX_JWKS_URL, json=jwks(key))
-    fhir_server.serve_patient(entry["fhir_servers"][0], "sle-baseline")
-    body = body_for(prefetch_keys={"patient", "observations", "immunizations", "medications", "encounters"})
-    body["fhirServer"] = entry["fhir_servers"][0]
-    for path in ("/cds-services", ORDER_SELECT):
-        token = signer.token(f"{BASE_URL}{path}", headers={"jku": SANDBOX_JWKS_URL, "typ": "JWT"})
-        if path == "/cds-services":
-            response = client.get(path, headers=bearer(token))
-        else:
-            response = client.post(path, json=body, headers=bearer(token))
-        assert response.status_code == 200, path
-    assert [c.path_url.split("?")[0] for c in fhir_server.calls] == [
-        "/fhir/Condition"
-    ]  # its FHIR server is allowed
-    assert len([c for c in fhir_server.mock.calls if "jwks" in c.request.url]) == 1  # the key set is cached
+    assert jwks_fetches(fhir_server.mock) == []
+
+
+def test_the_sandbox_entry_works_as_written_in_the_readme_without_egress(tmp_path, fhir_server):
+    """The README's entry with a test key pinned under the sandbox's kid (the one key we can sign with):
+    discovery and the sandbox's real order-select request get in, and the jku is never fetched."""
+    client = sandbox_app(tmp_path, jwks(public_jwk("ES384", SANDBOX_KID)))
+    fhir_base = readme_sandbox_entry()["clients"][0]["fhir_servers"][0]
+    fhir_server.serve_patient(fhir_base, "sle-1")
+    body = request_file("order-select/sandbox-hydroxychloroquine") | {"fhirServer": fhir_base}
+    discovery = client.get("/cds-services", headers=bearer(sandbox_token("/cds-services")))
+    assert discovery.status_code == 200
+    hook = client.post(ORDER_SELECT, json=body, headers=bearer(sandbox_token(ORDER_SELECT)))
+    assert hook.status_code == 200, hook.get_json()
+    assert any(c.request.url.startswith(f"{fhir_base}/Condition?") for c in fhir_server.mock.calls)
+    assert jwks_fetches(fhir_server.mock) == []
+
+
+def test_a_pinned_kid_is_used_whatever_jku_the_token_names(client, caplog):
+    """Not on any allowlist, or listed but unreachable: a pinned kid needs neither."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        token = Signer().token(headers={"jku": "https://attacker.example/jwks.json"})
+        assert client.get("/cds-services", headers=bearer(token)).status_code == 200
+        forged = Signer(other_key=True).token(headers={"jku": "https://attacker.example/jwks.json"})
+        refused(client.get("/cds-services", headers=bearer(forged)), caplog, "the signature does not verify")
+        assert len(mock.calls) == 0
+
+
+def test_an_unpinned_kid_with_a_jku_not_on_the_allowlist_is_refused_without_a_fetch(
+    tmp_path, caplog, fhir_server
+):
+    real = json.loads(SANDBOX_JWKS_FILE.read_text(encoding="utf-8"))
+    client = sandbox_app(tmp_path, real)
+    refused(
+        client.get("/cds-services", headers=bearer(sandbox_token("/cds-services", kid="rotated"))),
+        caplog,
+        "jku fp:[0-9a-f]{10} is not on this client's allowlist and kid fp:[0-9a-f]{10} is not among the "
+        "client's pinned keys$",
+    )
+    assert jwks_fetches(fhir_server.mock) == []
+
+
+def test_an_unpinned_kid_with_an_allowlisted_jku_is_fetched_from_it(tmp_path, caplog, fhir_server):
+    """The sandbox rotating its key: a kid not pinned is looked up at the jku the entry lists."""
+    real = json.loads(SANDBOX_JWKS_FILE.read_text(encoding="utf-8"))
+    client = sandbox_app(tmp_path, real, jku=[SANDBOX_JWKS_URL])
+    fhir_server.mock.get(SANDBOX_JWKS_URL, json=jwks(public_jwk("ES384", "rotated")))
+    token = sandbox_token("/cds-services", kid="rotated")
+    assert client.get("/cds-services", headers=bearer(token)).status_code == 200
+    assert len(jwks_fetches(fhir_server.mock)) == 1
+    token = sandbox_token("/cds-services", kid="rotated")
+    assert client.get("/cds-services", headers=bearer(token)).status_code == 200
+    assert len(jwks_fetches(fhir_server.mock)) == 1  # the fetched set is reused
+    refused(  # a pinned kid is never looked up there, even when the jku is listed
+        client.get("/cds-services", headers=bearer(sandbox_token("/cds-services"))),
+        caplog,
+        "the signature does not verify",
+    )
+    assert len(jwks_fetches(fhir_server.mock)) == 1
 
 
 def test_a_rotated_key_is_picked_up_by_refetching_the_key_set(tmp_path):
@@ -208,7 +297,7 @@ def test_public_base_url_sets_the_expected_aud(tmp_path, caplog):
     refused(
         client.get("/cds-services", headers=bearer(internal)),
         caplog,
-        r"aud .* is not this endpoint \(https://cds.example.org/base/cds-services\)",
+        r"aud is not this endpoint: it names another origin than https://cds\.example\.org$",
     )
 
 
@@ -223,7 +312,9 @@ def test_the_tenant_claim_picks_the_client_entry(tmp_path, caplog, fhir_server):
     assert client.post(ORDER_SELECT, json=body, headers=bearer(token)).status_code == 200
     assert [c.path_url.split("?")[0] for c in fhir_server.calls] == ["/fhir/Condition"]
     token = Signer().token(f"{BASE_URL}/cds-services", claims={"tenant": "west"})
-    refused(client.get("/cds-services", headers=bearer(token)), caplog, "tenant 'west' is not configured")
+    refused(
+        client.get("/cds-services", headers=bearer(token)), caplog, "tenant fp:[0-9a-f]{10} is not configured"
+    )
 
 
 # --- refused -------------------------------------------------------------------------------------
@@ -291,13 +382,17 @@ def test_wrong_audience_is_refused(client, caplog):
     refused(
         client.get("/cds-services", headers=bearer(token)),
         caplog,
-        r"aud '.*order-sign' is not this endpoint \(http://localhost/cds-services\)",
+        r"aud names this endpoint's origin \(http://localhost\) but not the path called",
     )
 
 
 def test_a_token_for_another_host_is_refused(client, caplog):
     token = Signer().token("https://attacker.example/cds-services")
-    refused(client.get("/cds-services", headers=bearer(token)), caplog, "is not this endpoint")
+    refused(
+        client.get("/cds-services", headers=bearer(token)),
+        caplog,
+        "aud is not this endpoint: it names another origin than http://localhost",
+    )
 
 
 def test_an_expired_token_is_refused(client, caplog):
@@ -323,15 +418,71 @@ def test_a_token_without_a_required_claim_is_refused(client, caplog, claim):
     refused(client.get("/cds-services", headers=bearer(token)), caplog, f"the {claim} claim is missing")
 
 
+@pytest.mark.parametrize("kid", [None, ""], ids=["absent", "empty"])
+def test_a_token_without_kid_is_refused_even_when_the_client_has_one_key(tmp_path, caplog, kid):
+    """CDS Hooks 2.0 requires kid; a client with a single pinned key used to take a token without one."""
+    client = make_app(tmp_path, ClientsFile().add(issuer=ISSUER, jwks=jwks(public_jwk("ES384", "k1"))))
+    token = Signer().token(headers={"kid": kid})
+    refused(
+        client.test_client().get("/cds-services", headers=bearer(token)),
+        caplog,
+        r"the token header has no kid \(CDS Hooks 2.0 requires one\)",
+    )
+
+
+def test_a_kid_that_is_not_a_string_is_refused(client, caplog):
+    token = unsigned_token({"alg": "ES384", "typ": "JWT", "kid": 7}, claims_now(f"{BASE_URL}/cds-services"))
+    refused(client.get("/cds-services", headers=bearer(token)), caplog, "not a well-formed JWT")
+
+
+@pytest.mark.parametrize(
+    ("claim", "value", "kind"),
+    [
+        ("exp", lambda now: str(now + 60), "a string"),
+        ("iat", lambda now: str(now), "a string"),
+        ("nbf", lambda now: str(now), "a string"),
+        ("exp", lambda now: True, "a boolean"),
+        ("iat", lambda now: None, "null"),
+    ],
+    ids=["exp-numeric-string", "iat-numeric-string", "nbf-numeric-string", "exp-boolean", "iat-null"],
+)
+def test_exp_iat_and_nbf_must_be_json_numbers(client, caplog, claim, value, kind):
+    now = int(time.time())
+    token = Signer().token(claims={claim: value(now)})
+    refused(
+        client.get("/cds-services", headers=bearer(token)),
+        caplog,
+        f"{claim} must be a JSON number of seconds, not {kind}",
+    )
+
+
+def test_exp_and_iat_may_be_fractional_numbers(client):
+    now = time.time()
+    token = Signer().token(claims={"exp": now + 300.5, "iat": now - 0.25, "nbf": now - 0.25})
+    assert client.get("/cds-services", headers=bearer(token)).status_code == 200
+
+
 def test_an_unknown_issuer_is_refused(client, caplog):
     token = Signer(issuer="https://attacker.example").token()
+    response = client.get("/cds-services", headers=bearer(token))
+    refused(response, caplog, "^token refused: unknown iss fp:[0-9a-f]{10}$")
+
+
+def test_an_issuer_differing_only_by_a_trailing_slash_is_named_as_the_configured_one(client, caplog):
+    token = Signer(issuer=ISSUER.upper() + "/").token()
     refused(
-        client.get("/cds-services", headers=bearer(token)), caplog, "unknown iss 'https://attacker.example'"
+        client.get("/cds-services", headers=bearer(token)),
+        caplog,
+        f"unknown iss fp:[0-9a-f]{{10}} \\(differs from the configured {re.escape(ISSUER)} only in case",
     )
 
 
 def test_an_unknown_kid_is_refused(client, caplog):
-    refused(client.get("/cds-services", headers=bearer(Signer(kid="nope").token())), caplog, "no key .* fits")
+    refused(
+        client.get("/cds-services", headers=bearer(Signer(kid="nope").token())),
+        caplog,
+        "kid fp:[0-9a-f]{10} is not among the client's pinned keys and the token names no jku",
+    )
 
 
 def test_a_replayed_jti_is_refused(client, caplog):
@@ -359,7 +510,7 @@ def test_a_jku_not_on_the_allowlist_is_refused_and_never_fetched(tmp_path, caplo
         refused(
             client.get("/cds-services", headers=bearer(token)),
             caplog,
-            "jku 'https://attacker.example/jwks.json' is not on this client's allowlist",
+            "jku fp:[0-9a-f]{10} is not on this client's allowlist$",
         )
         assert len(mock.calls) == 0
 
@@ -399,6 +550,45 @@ def test_a_weak_rsa_key_is_refused(tmp_path, caplog):
 
 def test_every_method_and_unknown_path_needs_a_token(client, caplog):
     refused(client.get("/nowhere"), caplog, "no Authorization header")
+
+
+# --- what the log says about caller-chosen values ------------------------------------------------
+
+# A value an EHR might put in a claim by mistake, carrying a patient id and an MRN (log_checks markers).
+HOSTILE = f"https://ehr.example.org/fhir/Patient/{PATIENT_IDS[0]}?identifier={MRN}"
+
+
+def test_no_caller_chosen_claim_or_header_value_reaches_any_log_at_debug(tmp_path, caplog):
+    """Every logger at DEBUG (SQLAlchemy's statement log included), each check failed by a value carrying
+    a patient id: the log says which check failed and a keyed fingerprint, never the value."""
+    with every_logger_at_debug():
+        clients = ClientsFile().add(**default_client())
+        clients.add(**default_client(issuer="https://tenants.example", tenant="north"))
+        client = make_app(tmp_path, clients).test_client()
+        here = f"{BASE_URL}/cds-services"
+        tokens = {
+            "unknown iss": Signer(issuer=HOSTILE).token(here),
+            "unknown iss again": Signer(issuer=HOSTILE).token(here),
+            "tenant": Signer(issuer="https://tenants.example").token(here, claims={"tenant": HOSTILE}),
+            "kid": Signer(kid=HOSTILE).token(here),
+            "jku": Signer(kid="unpinned").token(here, headers={"jku": HOSTILE}),
+            "aud": Signer().token(HOSTILE),
+            "aud list": Signer().token([HOSTILE, HOSTILE + "/2"]),
+            "alg": unsigned_token({"alg": HOSTILE, "kid": "k1"}, claims_now(here)),
+            "exp": Signer().token(here, claims={"exp": HOSTILE}),
+        }
+        for what, token in tokens.items():
+            assert client.get("/cds-services", headers=bearer(token)).status_code == 401, what
+        accepted = Signer().token(here, jti=HOSTILE, claims={"sub": HOSTILE})
+        assert client.get("/cds-services", headers=bearer(accepted)).status_code == 200  # jti written
+        assert client.get("/cds-services", headers=bearer(accepted)).status_code == 401  # and replayed
+        assert client.get(f"/fhir/Patient/{PATIENT_IDS[0]}?identifier={MRN}").status_code == 401
+    assert_nothing_secret_logged(caplog.records, HOSTILE)
+    assert any(r.name.startswith("sqlalchemy.engine") for r in caplog.records)  # the statement log was on
+    reasons = [r.fields["reason"] for r in caplog.records if "reason" in getattr(r, "fields", {})]
+    assert reasons[0] == reasons[1]  # one value, one fingerprint: a repeated bad iss can be seen as such
+    unkeyed = hashlib.sha256(HOSTILE.encode()).hexdigest()[:10]
+    assert not any(unkeyed in reason for reason in reasons)  # keyed: guessing values and hashing them fails
 
 
 # --- the replay cache across workers and instances -----------------------------------------------

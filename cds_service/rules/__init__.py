@@ -22,6 +22,7 @@ from .. import bundles, orders
 from ..cards import EXTENSION_KEY, SUMMARY_MAX, Card, Coding, Link, Source, Suggestion
 from ..content import Content, RuleContent
 from ..facts import NotRun, PatientFacts
+from ..log_redaction import exception_frames
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,8 @@ def _run(item: Rule, facts: PatientFacts, entry: RuleContent, cards: list[Card],
     try:
         for found in item.function(facts, entry):
             (not_run if isinstance(found, NotRun) else cards).append(found)  # type: ignore[arg-type]
-    except Exception:
-        log.exception("rule %s failed", item.name)
+    except Exception as exc:
+        log.error("rule %s failed: %s", item.name, exception_frames(exc))
         not_run.append(NotRun(entry.title, "the check failed with an internal error"))
 
 
