@@ -1,7 +1,8 @@
 """Off-label use: baricitinib for SLE (including lupus nephritis) in a patient with no on-label US indication
-(rheumatoid arthritis, alopecia areata, COVID-19 in hospitalised adults). The card gives the real SLE trial
-record. COVID-19 is an indication only while the patient is in hospital: an outpatient COVID-19 code, or
-one whose setting could not be checked, does not hide the warning."""
+(rheumatoid arthritis, alopecia areata, COVID-19 in hospitalised adults). The card says in one line why it
+matters and asks for documented consent; the SLE trial record is its links. COVID-19 is an indication only
+while the patient is in hospital: an outpatient COVID-19 code, or one whose setting could not be checked,
+does not hide the warning."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ class OffLabelTexts(ContentModel):
     summary: str
     nephritis_summary: str  # used instead of summary when lupus nephritis is recorded
     no_indication_text: str  # why the card fired: no US indication recorded, SLE not approved
-    record_text: str  # the trial record, markdown
-    nephritis_text: str  # added when lupus nephritis is recorded
+    why_text: str  # why it matters, one line (the trial record is the card's links)
+    nephritis_text: str  # instead of why_text when lupus nephritis is recorded
     consent_text: str
     basis_note: str
     outpatient_text: str  # an inpatient-only indication recorded, but no inpatient encounter
@@ -57,16 +58,13 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
         return []
     nephritis = _unique([c for group in content.nephritis_groups for c in facts.conditions.get(group, [])])
     texts = content.texts
-    recorded = "\n".join(f"- {c.describe()}, {c.resource}" for c in fired)
-    parts = [f"**Recorded:**\n{recorded}\n\n{texts.no_indication_text}"]
+    recorded = "\n".join(f"- {_recorded(c)}" for c in fired)
+    parts = [f"**Recorded:**\n{recorded}", texts.no_indication_text]
     if in_hospital_only:
-        names = ", ".join(f"{c.describe()}, {c.resource}" for c in _unique(in_hospital_only))
+        names = ", ".join(_recorded(c) for c in _unique(in_hospital_only))
         setting = texts.setting_unknown_text if facts.in_hospital is None else texts.outpatient_text
         parts.append(f"{names}: {setting}")
-    if nephritis:
-        names = ", ".join(f"{c.display} ({c.code})" for c in nephritis)
-        parts.append(f"**Lupus nephritis** ({names}): {texts.nephritis_text}")
-    parts += [texts.record_text, texts.consent_text]
+    parts += [texts.nephritis_text if nephritis else texts.why_text, texts.consent_text]
     return [
         card(
             content,
@@ -75,6 +73,11 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
             basis_line=texts.basis_note,
         )
     ]
+
+
+def _recorded(c: ConditionFact) -> str:
+    """The condition as the problem list has it, in few words: name, code and the day it was recorded."""
+    return f"{c.display} ({c.code}, {c.recorded.isoformat()})" if c.recorded else f"{c.display} ({c.code})"
 
 
 def _unique(conditions: list[ConditionFact]) -> list[ConditionFact]:
