@@ -11,7 +11,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import ConditionFact, PatientFacts
-from . import card, check_groups, rule
+from . import card, check_groups, recorded, rule
 
 
 class OffLabelTexts(ContentModel):
@@ -58,10 +58,10 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
         return []
     nephritis = _unique([c for group in content.nephritis_groups for c in facts.conditions.get(group, [])])
     texts = content.texts
-    recorded = "\n".join(f"- {_recorded(c)}" for c in fired)
-    parts = [f"**Recorded:**\n{recorded}", texts.no_indication_text]
+    listed = "\n".join(f"- {recorded(c)}" for c in fired)
+    parts = [f"**Recorded:**\n{listed}", texts.no_indication_text]
     if in_hospital_only:
-        names = ", ".join(_recorded(c) for c in _unique(in_hospital_only))
+        names = ", ".join(recorded(c) for c in _unique(in_hospital_only))
         setting = texts.setting_unknown_text if facts.in_hospital is None else texts.outpatient_text
         parts.append(f"{names}: {setting}")
     parts += [texts.nephritis_text if nephritis else texts.why_text, texts.consent_text]
@@ -73,11 +73,6 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
             basis_line=texts.basis_note,
         )
     ]
-
-
-def _recorded(c: ConditionFact) -> str:
-    """The condition as the problem list has it, in few words: name, code and the day it was recorded."""
-    return f"{c.display} ({c.code}, {c.recorded.isoformat()})" if c.recorded else f"{c.display} ({c.code})"
 
 
 def _unique(conditions: list[ConditionFact]) -> list[ConditionFact]:

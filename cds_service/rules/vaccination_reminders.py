@@ -19,10 +19,10 @@ from datetime import date, timedelta
 from pydantic import Field
 
 from .. import codes, orders
-from ..cards import SUMMARY_MAX, Card, Suggestion, word_count
+from ..cards import SUMMARY_MAX, Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import PatientFacts, VaccineDose
-from . import card, fit_list, rule
+from . import card, fit_list, fit_lines, rule
 
 INTERVAL_UNITS = {"d": 1, "wk": 7, "a": 365}
 INTERVAL_WORDS = {"d": "days", "wk": "weeks", "a": "years"}
@@ -216,7 +216,8 @@ def vaccination_reminders(facts: PatientFacts, content: VaccinationReminders) ->
     age_gated = (content.pneumococcal.name, content.zoster.name)
     if facts.age is None and any(m.name in age_gated for m in missing):
         notes.append(content.age_unknown_text)
-    lines = _fit([f"- **{m.name}**: {m.line}" for m in missing], notes, content)
+    items = [f"- **{m.name}**: {m.line}" for m in missing]
+    lines = fit_lines(items, content.list_words_at_most, content.more_text, around=notes) + notes
     suggestions = [
         Suggestion(
             label=content.order_label.format(missing=m.order.display),
@@ -235,18 +236,6 @@ def vaccination_reminders(facts: PatientFacts, content: VaccinationReminders) ->
             selection_behavior="any",
         )
     ]
-
-
-def _fit(lines: list[str], notes: list[str], content: VaccinationReminders) -> list[str]:
-    """As many lines as fit, with the notes, in the list's share of words; "and N more" for the rest."""
-    shown: list[str] = []
-    for i, line in enumerate(lines):
-        rest = len(lines) - i - 1
-        more = [content.more_text.format(count=rest)] if rest else []
-        if word_count("\n".join(shown + [line] + more + notes)) > content.list_words_at_most:
-            return shown + [content.more_text.format(count=len(lines) - i)] + notes
-        shown.append(line)
-    return shown + notes
 
 
 def _in(group: str, doses: list[VaccineDose]) -> list[VaccineDose]:
