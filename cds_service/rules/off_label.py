@@ -11,7 +11,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import ConditionFact, PatientFacts
-from . import card, check_groups, recorded, rule
+from . import card, check_groups, fit_lines, recorded, rule
 
 
 class OffLabelTexts(ContentModel):
@@ -27,13 +27,15 @@ class OffLabelTexts(ContentModel):
 
 
 class OffLabel(RuleContent):
-    placeholders = frozenset()
+    placeholders = frozenset({"count"})
 
     off_label_groups: list[str] = Field(min_length=1)  # condition groups for which any use is off-label
     nephritis_groups: list[str] = Field(min_length=1)  # the subset that means lupus nephritis
     on_label_groups: list[str] = Field(min_length=1)  # US indications: any of these and the card stays silent
     inpatient_only_groups: list[str] = Field(default_factory=list)  # indications only in hospital (COVID-19)
     texts: OffLabelTexts
+    detail_words_at_most: int = Field(gt=0)  # the detail's words before its basis line
+    more_text: str  # ends a list of records cut to fit: "and {count} more"
 
     def check_against(self, facts_content) -> None:
         check_groups(facts_content, conditions=self.off_label_groups + self.nephritis_groups + self.on_label_groups)
@@ -58,13 +60,15 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
         return []
     nephritis = _unique([c for group in content.nephritis_groups for c in facts.conditions.get(group, [])])
     texts = content.texts
-    listed = "\n".join(f"- {recorded(c)}" for c in fired)
-    parts = [f"**Recorded:**\n{listed}", texts.no_indication_text]
+    after = [texts.no_indication_text]
     if in_hospital_only:
         names = ", ".join(recorded(c) for c in _unique(in_hospital_only))
         setting = texts.setting_unknown_text if facts.in_hospital is None else texts.outpatient_text
-        parts.append(f"{names}: {setting}")
-    parts += [texts.nephritis_text if nephritis else texts.why_text, texts.consent_text]
+        after.append(f"{names}: {setting}")
+    after += [texts.nephritis_text if nephritis else texts.why_text, texts.consent_text]
+    header = "**Recorded:**"
+    listed = fit_lines([f"- {recorded(c)}" for c in fired], content.detail_words_at_most, content.more_text, [header, *after])
+    parts = [header + "\n" + "\n".join(listed), *after]
     return [
         card(
             content,
