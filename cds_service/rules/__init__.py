@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import bundles, orders
-from ..cards import EXTENSION_KEY, SUMMARY_MAX, Card, Coding, Link, Source, Suggestion
+from ..cards import EXTENSION_KEY, SUMMARY_MAX, Card, Coding, Link, Source, Suggestion, word_count
 from ..content import Content, RuleContent
-from ..facts import NotRun, PatientFacts
+from ..facts import ConditionFact, NotRun, PatientFacts
 from ..log_redaction import exception_frames
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,25 @@ def fit_list(template: str, field: str, items: list[str], **fields: str) -> str:
         if len(summary) <= SUMMARY_MAX:
             return summary
     return template.format(**{field: f"{len(items)} items"}, **fields)[:SUMMARY_MAX]
+
+
+def fit_lines(lines: list[str], words_at_most: int, more_text: str, around: Sequence[str] = ()) -> list[str]:
+    """As many of ``lines`` as fit, with the ``around`` text that shares the card with them, in ``words_at_most``
+    words; then ``more_text`` ("and {count} more") for the rest."""
+    shown: list[str] = []
+    for i, line in enumerate(lines):
+        rest = len(lines) - i - 1
+        more = [more_text.format(count=rest)] if rest else []
+        if word_count("\n".join([*shown, line, *more, *around])) > words_at_most:
+            return [*shown, more_text.format(count=len(lines) - i)]
+        shown.append(line)
+    return shown
+
+
+def recorded(condition: ConditionFact) -> str:
+    """A condition as the problem list has it, in few words: its name, code and the day it was recorded."""
+    when = f", {condition.recorded.isoformat()}" if condition.recorded else ""
+    return f"{condition.display} ({condition.code}{when})"
 
 
 def stop_baricitinib(facts: PatientFacts, *, remove_label: str, hold_label: str, reason: str) -> list[Suggestion]:

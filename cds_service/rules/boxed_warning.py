@@ -1,7 +1,8 @@
 """Boxed-warning risks at a new start: what the chart shows of the populations the boxed warning names
 (age 50 or older with a cardiovascular risk factor, current or past smoking, myocardial infarction, stroke
 or other arterial disease, malignancy other than non-melanoma skin cancer, venous thrombosis), each with its
-date, in one warning card quoting the boxed warning as far as the label text read supports it."""
+date, in one warning card stating the boxed warning's highlights; a list too long for the card ends with
+"and N more"."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, check_groups, fit_list, rule
+from . import card, check_groups, fit_list, fit_lines, recorded, rule
 
 
 class RiskGroup(ContentModel):
@@ -19,7 +20,7 @@ class RiskGroup(ContentModel):
 
 
 class BoxedWarning(RuleContent):
-    placeholders = frozenset({"risks", "age", "status"})
+    placeholders = frozenset({"risks", "age", "status", "count"})
 
     older_age_from: Quantity
     cardiovascular_risk_factors: list[RiskGroup] = Field(min_length=1)
@@ -33,6 +34,8 @@ class BoxedWarning(RuleContent):
     boxed_warning_text: str
     skin_text: str
     then_text: str
+    detail_words_at_most: int = Field(gt=0)  # the detail's words before its basis line
+    more_text: str  # ends a list of records cut to fit: "and {count} more"
 
     def check_against(self, facts_content) -> None:
         if self.older_age_from.unit != "a":
@@ -58,19 +61,22 @@ def boxed_warning(facts: PatientFacts, content: BoxedWarning) -> list[Card]:
     risks += [g.short for g in content.cardiovascular_risk_factors if facts.has(g.group)]
     if smoker:
         risks.append(content.smoker_short.format(status=smoker.result))
-        lines.append(f"- {smoker.describe()}, {smoker.resource}")
+        lines.append(f"- {content.smoker_short.format(status=smoker.result)} ({smoker.day.isoformat()})")
     for history in content.histories:
         for condition in facts.conditions.get(history.group, []):
-            lines.append(f"- {condition.describe()}, {condition.resource}")
+            lines.append(f"- {recorded(condition)}")
         if facts.has(history.group):
             risks.append(history.short)
     for group in content.cardiovascular_risk_factors:
-        lines += [f"- {c.describe()}, {c.resource}" for c in facts.conditions.get(group.group, [])]
+        lines += [f"- {recorded(c)}" for c in facts.conditions.get(group.group, [])]
     if not risks:
         return []
-    detail = ["**Recorded:**\n" + "\n".join(dict.fromkeys(lines)) if lines else "", content.boxed_warning_text]
+    after = [content.boxed_warning_text]
     if any(facts.has(g) for g in content.skin_cancer_groups):
-        detail.append(content.skin_text)
-    detail.append(content.then_text)
+        after.append(content.skin_text)
+    after.append(content.then_text)
+    header = "**Recorded:**"
+    listed = fit_lines(list(dict.fromkeys(lines)), content.detail_words_at_most, content.more_text, [header, *after])
+    detail = [header + "\n" + "\n".join(listed)] if lines else []
     risks = list(dict.fromkeys(risks))
-    return [card(content, summary=fit_list(content.summary, "risks", risks), detail="\n\n".join(d for d in detail if d))]
+    return [card(content, summary=fit_list(content.summary, "risks", risks), detail="\n\n".join(detail + after))]

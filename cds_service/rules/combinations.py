@@ -1,6 +1,6 @@
 """Combination not recommended: baricitinib with another JAK inhibitor, a biologic DMARD or a potent
-immunosuppressant, active or ordered together. The card says which drugs the label names and which are the
-project's reading of the label."""
+immunosuppressant, active or ordered together. The card says which drugs the label names and which practice
+counts as potent immunosuppressants."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from . import card, check_groups, fit_list, rule
 
 class CombinationGroup(ContentModel):
     group: str  # a medication group in medications.toml
-    why_text: str  # what the label (or the project) says about this class
+    why_text: str  # what the label (or practice) says about this class
 
 
 class Combinations(RuleContent):
@@ -22,11 +22,10 @@ class Combinations(RuleContent):
 
     groups: list[CombinationGroup] = Field(min_length=1)
     summary: str
-    label_text: str  # the label's limitation of use, quoted
-    project_reading_text: str  # said for each drug of a project-reading group
+    label_text: str  # the label's limitation of use
     drug_notes: dict[str, str] = Field(default_factory=dict)  # lower-case drug name -> a caveat about it
-    context_text: str
     then_text: str
+    basis_note: str
 
     def check_against(self, facts_content) -> None:
         check_groups(facts_content, medications=[entry.group for entry in self.groups])
@@ -40,13 +39,13 @@ def combinations(facts: PatientFacts, content: Combinations) -> list[Card]:
         return []
     lines = []
     for med in found:
-        state = "draft order, ordered together with baricitinib" if med.is_draft else "active"
-        reading = f" {content.project_reading_text}" if med.basis == "project-reading" else ""
+        state = "ordered now" if med.is_draft else "active"
         note = content.drug_notes.get(med.name.lower())
         note = f" {note}" if note else ""
-        lines.append(f"- **{med.name}** ({state}, {med.resource}): {why[med.group]}{reading}{note}")
-    detail = "\n".join([content.label_text, "", *lines, "", content.context_text, "", content.then_text])
-    return [card(content, summary=fit_list(content.summary, "drugs", list(dict.fromkeys(m.name for m in found))), detail=detail)]
+        lines.append(f"- **{med.name}** ({state}): {why[med.group]}{note}")
+    detail = "\n".join([content.label_text, "", *lines, "", content.then_text])
+    summary = fit_list(content.summary, "drugs", list(dict.fromkeys(m.name for m in found)))
+    return [card(content, summary=summary, detail=detail, basis_line=content.basis_note)]
 
 
 def _unique(medications: list[CoMedication]) -> list[CoMedication]:

@@ -9,17 +9,19 @@ from pydantic import Field
 from ..cards import Card
 from ..content import RuleContent
 from ..facts import PatientFacts
-from . import card, check_groups, fit_list, rule
+from . import card, check_groups, fit_list, fit_lines, recorded, rule
 
 
 class GiPerforation(RuleContent):
-    placeholders = frozenset({"risks"})
+    placeholders = frozenset({"risks", "count"})
 
     risk_alone_groups: list[str] = Field(min_length=1)  # a risk on their own (a prior perforation)
     risk_with_drugs_groups: list[str] = Field(min_length=1)  # a risk with one of the drugs (diverticulitis)
     drug_groups: list[str] = Field(min_length=1)  # medications.toml groups (NSAIDs, systemic corticosteroids)
     summary: str
     caution_text: str
+    detail_words_at_most: int = Field(gt=0)  # the detail's words before its basis line
+    more_text: str  # ends a list of records cut to fit: "and {count} more"
 
     def check_against(self, facts_content) -> None:
         check_groups(facts_content, conditions=[*self.risk_alone_groups, *self.risk_with_drugs_groups],
@@ -35,7 +37,9 @@ def gi_perforation(facts: PatientFacts, content: GiPerforation) -> list[Card]:
         return []
     conditions = alone + with_drugs
     risks = list(dict.fromkeys([c.label.lower() for c in conditions] + [m.name for m in drugs]))
-    lines = [f"- {c.describe()}, {c.resource}" for c in conditions]
-    lines += [f"- {m.name} ({'ordered now' if m.is_draft else 'active'}, {m.resource})" for m in drugs]
-    detail = "**Recorded:**\n" + "\n".join(lines) + "\n\n" + content.caution_text
+    lines = [f"- {recorded(c)}" for c in conditions]
+    lines += [f"- {m.name} ({'ordered now' if m.is_draft else 'active'})" for m in drugs]
+    header = "**Recorded:**"
+    listed = fit_lines(lines, content.detail_words_at_most, content.more_text, [header, content.caution_text])
+    detail = header + "\n" + "\n".join(listed) + "\n\n" + content.caution_text
     return [card(content, summary=fit_list(content.summary, "risks", risks), detail=detail)]

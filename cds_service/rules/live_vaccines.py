@@ -56,7 +56,6 @@ class LiveVaccines(RuleContent):
     ordered_on_therapy_summary: str
     ordered_on_therapy_text: str
     remove_label: str
-    basis_text: str
     ambiguous: list[Ambiguous] = Field(default_factory=list)
 
     def check_against(self, facts_content) -> None:
@@ -149,7 +148,6 @@ def _ordered(facts: PatientFacts, content: LiveVaccines, order: VaccineOrder, st
         content,
         summary=_summary(summary, fields),
         detail=detail,
-        basis_line=content.basis_text,
         suggestions=suggestions,
         selection_behavior="at-most-one",
     )
@@ -167,7 +165,6 @@ def _ambiguous(facts: PatientFacts, content: LiveVaccines, ambiguous: Ambiguous,
         summary=_summary(ambiguous.summary, fields),
         detail=detail,
         indicator=ambiguous.indicator,
-        basis_line=content.basis_text,
         suggestions=[Suggestion(label=ambiguous.replace_label, actions=actions)],
         selection_behavior="at-most-one",
     )
@@ -187,4 +184,4 @@ def _given(facts: PatientFacts, content: LiveVaccines, dose: VaccineDose, starti
         f"**{dose.display}** (CVX {dose.cvx}) given on {dose.day.isoformat()}, {when} ({dose.resource}), "
         f"is a live vaccine.\n\n{text.format(**fields)}"
     )
-    return card(content, summary=_summary(summary, fields), detail=detail, basis_line=content.basis_text)
+    return card(content, summary=_summary(summary, fields), detail=detail)

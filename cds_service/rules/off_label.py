@@ -1,7 +1,8 @@
 """Off-label use: baricitinib for SLE (including lupus nephritis) in a patient with no on-label US indication
-(rheumatoid arthritis, alopecia areata, COVID-19 in hospitalised adults). The card gives the real SLE trial
-record. COVID-19 is an indication only while the patient is in hospital: an outpatient COVID-19 code, or
-one whose setting could not be checked, does not hide the warning."""
+(rheumatoid arthritis, alopecia areata, COVID-19 in hospitalised adults). The card says in one line why it
+matters and asks for documented consent; the SLE trial record is its links. COVID-19 is an indication only
+while the patient is in hospital: an outpatient COVID-19 code, or one whose setting could not be checked,
+does not hide the warning."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import ConditionFact, PatientFacts
-from . import card, check_groups, rule
+from . import card, check_groups, fit_lines, recorded, rule
 
 
 class OffLabelTexts(ContentModel):
     summary: str
     nephritis_summary: str  # used instead of summary when lupus nephritis is recorded
     no_indication_text: str  # why the card fired: no US indication recorded, SLE not approved
-    record_text: str  # the trial record, markdown
-    nephritis_text: str  # added when lupus nephritis is recorded
+    why_text: str  # why it matters, one line (the trial record is the card's links)
+    nephritis_text: str  # instead of why_text when lupus nephritis is recorded
     consent_text: str
     basis_note: str
     outpatient_text: str  # an inpatient-only indication recorded, but no inpatient encounter
@@ -26,13 +27,15 @@ class OffLabelTexts(ContentModel):
 
 
 class OffLabel(RuleContent):
-    placeholders = frozenset()
+    placeholders = frozenset({"count"})
 
     off_label_groups: list[str] = Field(min_length=1)  # condition groups for which any use is off-label
     nephritis_groups: list[str] = Field(min_length=1)  # the subset that means lupus nephritis
     on_label_groups: list[str] = Field(min_length=1)  # US indications: any of these and the card stays silent
     inpatient_only_groups: list[str] = Field(default_factory=list)  # indications only in hospital (COVID-19)
     texts: OffLabelTexts
+    detail_words_at_most: int = Field(gt=0)  # the detail's words before its basis line
+    more_text: str  # ends a list of records cut to fit: "and {count} more"
 
     def check_against(self, facts_content) -> None:
         check_groups(facts_content, conditions=self.off_label_groups + self.nephritis_groups + self.on_label_groups)
@@ -57,16 +60,15 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
         return []
     nephritis = _unique([c for group in content.nephritis_groups for c in facts.conditions.get(group, [])])
     texts = content.texts
-    recorded = "\n".join(f"- {c.describe()}, {c.resource}" for c in fired)
-    parts = [f"**Recorded:**\n{recorded}\n\n{texts.no_indication_text}"]
+    after = [texts.no_indication_text]
     if in_hospital_only:
-        names = ", ".join(f"{c.describe()}, {c.resource}" for c in _unique(in_hospital_only))
+        names = ", ".join(recorded(c) for c in _unique(in_hospital_only))
         setting = texts.setting_unknown_text if facts.in_hospital is None else texts.outpatient_text
-        parts.append(f"{names}: {setting}")
-    if nephritis:
-        names = ", ".join(f"{c.display} ({c.code})" for c in nephritis)
-        parts.append(f"**Lupus nephritis** ({names}): {texts.nephritis_text}")
-    parts += [texts.record_text, texts.consent_text]
+        after.append(f"{names}: {setting}")
+    after += [texts.nephritis_text if nephritis else texts.why_text, texts.consent_text]
+    header = "**Recorded:**"
+    listed = fit_lines([f"- {recorded(c)}" for c in fired], content.detail_words_at_most, content.more_text, [header, *after])
+    parts = [header + "\n" + "\n".join(listed), *after]
     return [
         card(
             content,

@@ -10,7 +10,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, check_groups, rule
+from . import card, check_groups, recorded, rule
 
 
 class PregnancyLactation(RuleContent):
@@ -41,12 +41,12 @@ def pregnancy_lactation(facts: PatientFacts, content: PregnancyLactation) -> lis
     shown, lines, texts = [], [], []
     if pregnant or positive_test:
         shown.append(content.pregnancy_short)
-        lines += [f"- {c.describe()}, {c.resource}" for c in pregnant]
-        lines += [f"- {positive_test.describe()}, {positive_test.resource}"] if positive_test else []
+        lines += [f"- {recorded(c)}" for c in pregnant]
+        lines += [f"- {positive_test.label} {positive_test.result} ({positive_test.day.isoformat()})"] if positive_test else []
         texts.append(content.pregnancy_text)
     if breastfeeding:
         shown.append(content.lactation_short)
-        lines += [f"- {c.describe()}, {c.resource}" for c in breastfeeding]
+        lines += [f"- {recorded(c)}" for c in breastfeeding]
         texts.append(content.lactation_text)
     if not shown:
         return []

@@ -3,8 +3,10 @@
 Influenza this season, COVID-19 this season (a discussion, not an order: ACIP 2025-09 asks for shared
 clinical decision-making), pneumococcal (PCV20 or PCV21; PCV15 then PPSV23; after an earlier PCV13 or
 PPSV23, a PCV20 or PCV21 a year later), recombinant zoster (2 doses, a dose < 4 weeks after the previous one
-not counting), and by age band hepatitis B, HPV and RSV. The season's guidance is content with its season:
-when it is older than the current season, the card says so rather than quote last season as current. When
+not counting), and by age band hepatitis B, HPV and RSV, one short line each; a list longer than the card
+can hold ends with "and N more" (the summary names them all). The season's guidance is content with its
+season: when it is older than the current season, the card says so once rather than quote last season as
+current. When
 the immunization history could not be had, the rule says nothing: a vaccine it cannot see is not a missing
 vaccine (the data-quality card names the gap).
 """
@@ -20,7 +22,7 @@ from .. import codes, orders
 from ..cards import SUMMARY_MAX, Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import PatientFacts, VaccineDose
-from . import card, fit_list, rule
+from . import card, fit_list, fit_lines, rule
 
 INTERVAL_UNITS = {"d": 1, "wk": 7, "a": 365}
 INTERVAL_WORDS = {"d": "days", "wk": "weeks", "a": "years"}
@@ -117,6 +119,8 @@ class VaccinationReminders(RuleContent):
     basis_text: str
     age_unknown_text: str
     order_label: str
+    list_words_at_most: int = Field(gt=0)  # the vaccine list's share of the card's words
+    more_text: str  # ends a list cut to that share: "and {count} more"
     influenza: Seasonal
     covid19: Seasonal
     pneumococcal: Pneumococcal
@@ -184,6 +188,7 @@ class _Missing:
     line: str
     order: VaccineChoice | None = None
     reason: str = ""
+    stale: str = ""  # the season's guidance is older than the season: said once for the card
 
 
 @rule("vaccination_reminders", VaccinationReminders)
@@ -207,10 +212,12 @@ def vaccination_reminders(facts: PatientFacts, content: VaccinationReminders) ->
         return []
     new_start = facts.is_order_hook and not facts.on_baricitinib
     intro = content.order_intro_text if new_start else content.patient_view_intro_text
-    lines = [f"- **{m.name}**: {m.line}" for m in missing]
+    notes = list(dict.fromkeys(m.stale for m in missing if m.stale))
     age_gated = (content.pneumococcal.name, content.zoster.name)
     if facts.age is None and any(m.name in age_gated for m in missing):
-        lines.append(content.age_unknown_text)
+        notes.append(content.age_unknown_text)
+    items = [f"- **{m.name}**: {m.line}" for m in missing]
+    lines = fit_lines(items, content.list_words_at_most, content.more_text, around=notes) + notes
     suggestions = [
         Suggestion(
             label=content.order_label.format(missing=m.order.display),
@@ -235,8 +242,8 @@ def _in(group: str, doses: list[VaccineDose]) -> list[VaccineDose]:
     return [d for d in doses if group in d.groups]
 
 
-def _dose(dose: VaccineDose) -> str:
-    return f"{dose.display} (CVX {dose.cvx}) on {dose.day.isoformat()}, {dose.resource}"
+def _last(doses: list[VaccineDose]) -> str:
+    return f" Last {max(d.day for d in doses).isoformat()}." if doses else ""
 
 
 def _days(q: Quantity) -> int:
@@ -267,20 +274,19 @@ def _seasonal(facts: PatientFacts, spec: Seasonal, doses: list[VaccineDose], ord
     if spec.group in ordered:
         return None
     start = season_start(facts.as_of, spec.season_start_month)
-    mine = _in(spec.group, doses)
-    if any(d.day >= start for d in mine):
+    if any(d.day >= start for d in _in(spec.group, doses)):
         return None
-    last = f" Last documented: {_dose(mine[-1])}." if mine else " No dose documented."
-    line = spec.missing_text.format(season_start=start.isoformat()) + last
+    line = spec.missing_text.format(season_start=start.isoformat())
+    stale = ""
     if season_label(start) != spec.guidance_season:
-        line += " " + spec.stale_season_text.format(guidance=spec.guidance_season, season=season_label(start))
+        stale = spec.stale_season_text.format(guidance=spec.guidance_season, season=season_label(start))
     choice = spec.order
     older = spec.older_adult_from_age
     if spec.older_adult_order and older and facts.age is not None and facts.age >= older.value:
         choice = spec.older_adult_order
     if choice is None:
-        return _Missing(spec.name, f"{line} {spec.no_order_text}")
-    return _Missing(spec.name, line, choice, f"{spec.name}: not documented since {start.isoformat()}")
+        return _Missing(spec.name, f"{line} {spec.no_order_text}", stale=stale)
+    return _Missing(spec.name, line, choice, f"{spec.name}: not documented since {start.isoformat()}", stale)
 
 
 def _pneumococcal(facts: PatientFacts, spec: Pneumococcal, doses: list[VaccineDose], ordered: Groups) -> _Missing | None:
@@ -293,17 +299,16 @@ def _pneumococcal(facts: PatientFacts, spec: Pneumococcal, doses: list[VaccineDo
         return _after_pcv15(facts, spec, pcv15, ppsv23, ordered)
     if not pcv13 and not ppsv23:
         return _Missing(spec.name, spec.none_text, spec.order, f"{spec.name}: no pneumococcal vaccine documented")
-    documented = " Documented: " + "; ".join(_dose(d) for d in sorted(pcv13 + ppsv23, key=lambda d: d.day)) + "."
     if pcv13 and ppsv23:
-        return _Missing(spec.name, spec.pcv13_and_ppsv23_text + documented)
+        return _Missing(spec.name, spec.pcv13_and_ppsv23_text)
     earlier = (pcv13 or ppsv23)[-1]
     due = earlier.day + timedelta(days=_days(spec.pcv_after_earlier))
     fields = {"date": earlier.day.isoformat(), "due": due.isoformat(), "interval": _interval(spec.pcv_after_earlier),
               "count": "PCV13" if pcv13 else "PPSV23"}  # fmt: skip
     if due > facts.as_of:
-        return _Missing(spec.name, spec.earlier_not_yet_text.format(**fields) + documented)
+        return _Missing(spec.name, spec.earlier_not_yet_text.format(**fields))
     reason = f"{spec.name}: PCV20 or PCV21 due after {fields['count']}"
-    return _Missing(spec.name, spec.earlier_due_text.format(**fields) + documented, spec.order, reason)
+    return _Missing(spec.name, spec.earlier_due_text.format(**fields), spec.order, reason)
 
 
 def _after_pcv15(
@@ -313,17 +318,15 @@ def _after_pcv15(
     if any(p.day > first.day for p in ppsv23):
         return None
     if ppsv23:
-        text = spec.out_of_order_text.format(date=ppsv23[-1].day.isoformat())
-        return _Missing(spec.name, f"{text} Documented: {_dose(ppsv23[-1])}; {_dose(first)}.")
+        return _Missing(spec.name, spec.out_of_order_text.format(date=ppsv23[-1].day.isoformat()))
     if spec.ppsv23_group in ordered:
         return None
     due = pcv15[-1].day + timedelta(days=_days(spec.ppsv23_after_pcv15))
     interval = _interval(spec.ppsv23_after_pcv15)
     fields = {"date": pcv15[-1].day.isoformat(), "due": due.isoformat(), "interval": interval}
-    where = f" Documented: {_dose(pcv15[-1])}."
     if due > facts.as_of:
-        return _Missing(spec.name, spec.ppsv23_not_yet_text.format(**fields) + where)
-    line = spec.ppsv23_due_text.format(**fields) + where
+        return _Missing(spec.name, spec.ppsv23_not_yet_text.format(**fields))
+    line = spec.ppsv23_due_text.format(**fields)
     return _Missing(spec.name, line, spec.ppsv23_order, f"{spec.name}: PPSV23 due after PCV15")
 
 
@@ -345,8 +348,7 @@ def _series(facts: PatientFacts, spec: Series, doses: list[VaccineDose], ordered
         reason = f"{spec.name}: no dose documented"
         return _Missing(spec.name, band.text, band.order, reason)
     count = len({d.day for d in mine})
-    documented = " Documented: " + "; ".join(_dose(d) for d in mine) + "."
-    return _Missing(spec.name, spec.partial_text.format(count=count) + documented, band.order,
+    return _Missing(spec.name, spec.partial_text.format(count=count) + _last(mine), band.order,
                     f"{spec.name}: {count} dose(s) documented, series not complete")  # fmt: skip
 
 
@@ -371,9 +373,8 @@ def _zoster(facts: PatientFacts, spec: Zoster, doses: list[VaccineDose], ordered
     due = days[-1] + timedelta(days=interval)
     fields = {"count": len(counted), "doses": spec.doses, "date": days[-1].isoformat(), "due": due.isoformat(),
               "interval": interval_text}  # fmt: skip
-    documented = " Documented: " + "; ".join(_dose(d) for d in sorted(mine, key=lambda d: d.day)) + "."
     line = " ".join(notes + [spec.next_dose_text.format(**fields)])
     if due > facts.as_of:
-        return _Missing(spec.name, f"{line} {spec.not_yet_text.format(**fields)}{documented}")
+        return _Missing(spec.name, f"{line} {spec.not_yet_text.format(**fields)}")
     reason = f"{spec.name}: {len(counted)} of {spec.doses} valid doses documented"
-    return _Missing(spec.name, line + documented, spec.order, reason)
+    return _Missing(spec.name, line, spec.order, reason)

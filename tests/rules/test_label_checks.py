@@ -19,8 +19,8 @@ def of(cards, topic):
 
 @pytest.mark.parametrize(
     ("patient", "quoted"),
-    [("pregnancy-condition", "Pregnant state, incidental (Z33.1, recorded 2026-11-01), Condition/pregnancy"),
-     ("pregnancy-test-30-days", "Pregnancy test (hCG) positive (reported 'Positive') on 2026-10-26, Observation/hcg")],
+    [("pregnancy-condition", "- Pregnant state, incidental (Z33.1, 2026-11-01)"),
+     ("pregnancy-test-30-days", "- Pregnancy test (hCG) positive (2026-10-26)")],
 )  # fmt: skip
 def test_a_current_pregnancy_or_a_positive_test_of_the_last_30_days_warns(evaluate, patient, quoted):
     card = only(evaluate("order-sign", patient, ORDER), "pregnancy-lactation")
@@ -71,6 +71,13 @@ def test_diverticulitis_with_a_systemic_steroid_or_a_prior_perforation_warns(eva
     card = only(evaluate("order-sign", patient, ORDER), "gi-perforation-risk")
     assert (card.indicator, card.summary) == ("warning", summary)
     assert "use with caution in patients at risk of gastrointestinal perforation" in card.detail
+    assert "Condition/" not in card.detail and "MedicationRequest/" not in card.detail  # data, not record ids
+
+
+def test_the_gi_card_shows_the_condition_and_the_drug_that_make_the_risk(evaluate):
+    card = only(evaluate("order-sign", "gi-diverticulitis-prednisone", ORDER), "gi-perforation-risk")
+    assert "- Diverticulitis of large intestine without perforation or abscess without bleeding (K57.32, " in card.detail
+    assert "\n- prednisone (active)\n" in card.detail
 
 
 @pytest.mark.parametrize(

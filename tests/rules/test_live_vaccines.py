@@ -42,9 +42,10 @@ def test_a_live_vaccine_ordered_with_baricitinib_is_recognised_in_any_resource_t
     card = only(evaluate("order-select", "sle-baseline", [*ORDER, order]), TOPIC)
     assert card.indicator == "warning"
     assert card.summary.startswith("Live vaccine ")
-    assert card.summary.endswith("ordered with baricitinib: give live vaccines >= 4 weeks before starting")
+    assert card.summary.endswith("ordered with baricitinib: give it ≥ 4 weeks before starting")
     assert f", {reference}) is a live vaccine." in card.detail
-    assert "start baricitinib no sooner than 4 weeks later" in card.detail
+    assert "give it first and start baricitinib ≥ 4 weeks later (ACIP/IDSA); otherwise remove the order." in card.detail
+    assert card.detail.endswith("_US label; thresholds and timing are practice._")
     assert card.selection_behavior == "at-most-one"
     assert removed(card) == [("delete", reference)]
     assert card.suggestions[0].label == "Remove the live-vaccine order"
@@ -88,8 +89,9 @@ def test_an_mmr_order_for_a_patient_on_baricitinib_brings_only_the_live_vaccine_
     assert topics(cards) == [TOPIC]
     card = cards[0]
     assert card.indicator == "warning"
-    assert card.summary == "Live vaccine MMR ordered for a patient on baricitinib: the label says avoid live vaccines"
-    assert "The US label says to avoid live vaccines with baricitinib" in card.detail
+    assert card.summary == "Live vaccine MMR ordered on baricitinib: remove it; the label says avoid"
+    assert "The US label says avoid live vaccines with baricitinib" in card.detail
+    assert "holding baricitinib for it is the prescriber's decision" in card.detail
     assert removed(card) == [("delete", reference)]
     assert card.source.label == "US Olumiant label (DailyMed)"
 
@@ -141,7 +143,7 @@ def test_an_unspecified_zoster_vaccine_order_is_called_ambiguous(evaluate, patie
     cards = evaluate("order-select", patient, orders)
     card = only(cards, TOPIC)
     assert card.indicator == "info"
-    assert card.summary == "Zoster vaccine of unspecified type (CVX 188) ordered: it could be live; order recombinant (RZV) instead"
+    assert card.summary == "Zoster vaccine of unspecified type (CVX 188) could be live: order RZV instead"
     assert "does not say whether this is the live zoster vaccine (Zostavax, CVX 121)" in card.detail
     [suggestion] = card.suggestions
     assert suggestion.label == "Replace with recombinant zoster vaccine (RZV, CVX 187)"
@@ -157,9 +159,9 @@ def test_an_unspecified_zoster_vaccine_order_is_called_ambiguous(evaluate, patie
 def test_a_live_vaccine_given_14_days_before_a_baricitinib_order_fires(evaluate):
     card = only(evaluate("order-select", "live-mmr-14-days-ago", ORDER), TOPIC)
     assert card.indicator == "warning"
-    assert card.summary == "Live vaccine MMR given 2026-11-11: start baricitinib no sooner than 2026-12-09 (4 weeks after)"
+    assert card.summary == "Live vaccine MMR given 2026-11-11: start baricitinib no sooner than 2026-12-09"
     assert "**MMR** (CVX 03) given on 2026-11-11, 14 days ago (Immunization/mmr), is a live vaccine." in card.detail
-    assert "the first baricitinib dose should come no sooner than 2026-12-09" in card.detail
+    assert "Start baricitinib no sooner than 2026-12-09: ACIP/IDSA give live vaccines ≥ 4 weeks before" in card.detail
     assert card.suggestions is None
 
 
@@ -205,7 +207,7 @@ def test_unavailable_immunizations_leave_the_order_check_and_name_the_gap(evalua
 def test_patient_view_on_baricitinib_with_a_live_dose_14_days_ago_fires(evaluate):
     card = only(evaluate("patient-view", "live-on-baricitinib-mmr-14-days-ago"), TOPIC)
     assert card.indicator == "warning"
-    assert card.summary == "Live vaccine MMR given 2026-11-11 to a patient on baricitinib: the label says avoid live vaccines"
+    assert card.summary == "Live vaccine MMR given 2026-11-11 on baricitinib: review; the label says avoid"
     assert "given on 2026-11-11, 14 days ago (Immunization/mmr)" in card.detail
     assert card.suggestions is None
 
@@ -219,6 +221,6 @@ def test_patient_view_for_a_patient_not_on_baricitinib_returns_no_cards(evaluate
 
 
 def test_a_long_vaccine_name_is_shortened_to_keep_the_summary_under_140(evaluate):
-    template = "Live vaccine {vaccine} ordered with baricitinib: give live vaccines >= 4 weeks before starting"
+    template = "Live vaccine {vaccine} ordered with baricitinib: give it ≥ 4 weeks before starting"
     summary = _summary(template, {"vaccine": "x" * 200})
     assert len(summary) == 139 and "x..." in summary

@@ -21,28 +21,34 @@ def test_sle_without_an_indication_warns_on_every_order_hook(evaluate, hook):
     card = only(evaluate(hook, "sle-baseline", ORDER), "off-label-use")
     assert card.indicator == "warning"
     assert len(card.summary) < 140
-    assert "not approved for SLE" in card.summary
-    assert "Systemic lupus erythematosus (55464009, recorded 2019-03-01), Condition/sle" in card.detail
+    assert "not approved for SLE" in card.summary and "document informed consent" in card.summary
+    assert "Systemic lupus erythematosus (55464009, 2019-03-01)" in card.detail
+    assert "No US indication recorded (RA, alopecia areata, inpatient COVID-19); no SLE approval known anywhere." in card.detail
     assert card.source.topic.system == "https://cds.example.org/baricitinib-sle/CodeSystem/card-topic"
     assert card.source.url.startswith("https://")
 
 
-def test_the_detail_gives_the_real_sle_trial_record(evaluate):
-    detail = only(evaluate("order-sign", "sle-baseline", ORDER), "off-label-use").detail
-    for fact in (
-        "NCT02708095; Wallace et al., Lancet 2018",
-        "**positive at 4 mg**",
-        "**2 mg was not\n  different from placebo**",
-        "**SLE-BRAVE-I** (NCT03616912",
-        "met SRI-4 at\n  4 mg",
-        "**SLE-BRAVE-II** (NCT03616964",
-        "did not meet\n  SRI-4",
-        "**Only 4 mg ever separated from placebo**",
-        "28 January 2022",
+def test_the_detail_says_why_in_one_line_and_the_links_give_the_real_sle_trial_record(evaluate):
+    card = only(evaluate("order-sign", "sle-baseline", ORDER), "off-label-use")
+    assert "Mixed evidence: 1 of 2 phase 3 trials positive; programme stopped 2022." in card.detail
+    links = [(link.label, link.url) for link in card.links]
+    assert links[0][0] == "US Olumiant label (DailyMed)"  # the primary source leads
+    for label, url in (
+        ("SLE-BRAVE-I (Morand, Lancet 2023): SRI-4 met at 4 mg, not at 2 mg", "https://pubmed.ncbi.nlm.nih.gov/36848918/"),
+        ("SLE-BRAVE-II (Petri, Lancet 2023): SRI-4 not met at 4 mg or 2 mg", "https://medicine-matters.blogs.hopkinsmedicine.org/"),
+        ("Lilly stops the SLE programme, 28 January 2022", "https://insights.citeline.com/"),
+        ("Phase 2 (Wallace, Lancet 2018): better than placebo at 4 mg only", "https://jhu.pure.elsevier.com/"),
     ):
-        assert fact in detail
-    for wrong in ("EMBARK", "SHIFT-Lupus", "NCT03704406", "atopic dermatitis", "Lupus nephritis**"):
-        assert wrong not in detail
+        assert any(shown.startswith(label) and link.startswith(url) for shown, link in links), label
+    shown = "\n".join([card.summary, card.detail, *(label for label, _ in links)])
+    for wrong in ("EMBARK", "SHIFT-Lupus", "NCT03704406", "atopic dermatitis"):
+        assert wrong not in shown
+
+
+def test_the_consent_step_says_how_to_record_it_once(evaluate):
+    card = only(evaluate("order-sign", "sle-baseline", ORDER), "off-label-use")
+    assert 'Document informed consent; override "informed consent documented" to silence it for this patient.' in card.detail
+    assert card.detail.endswith("_US label; consent is practice._")
 
 
 def test_override_reasons_are_consent_and_refractory_disease(evaluate):
@@ -62,18 +68,17 @@ def test_a_text_only_olumiant_order_is_recognised(evaluate):
 
 def test_lupus_nephritis_is_named_with_the_missing_phase_3_data(evaluate):
     card = only(evaluate("order-sign", "offlabel-lupus-nephritis", ORDER), "off-label-use")
-    assert card.summary.startswith("Off-label in lupus nephritis: no phase 3 data")
+    assert card.summary.startswith("Off-label in lupus nephritis: no phase 3 data; SLE programme stopped")
     assert len(card.summary) < 140
-    assert "**Lupus nephritis** (SLE glomerulonephritis syndrome, WHO class IV (36402006))" in card.detail
-    assert "excluded severe active lupus nephritis" in card.detail
-    assert "**no phase 3 data for baricitinib in lupus nephritis**" in card.detail
-    assert "SLE glomerulonephritis syndrome, WHO class IV (36402006, recorded 2024-02-12), Condition/ln" in card.detail
+    assert "Phase 3 trials excluded severe active LN; in SLE, 1 of 2 was positive." in card.detail
+    assert "- SLE glomerulonephritis syndrome, WHO class IV (36402006, 2024-02-12)" in card.detail
+    assert any(link.label.startswith("SLE-BRAVE-I eligibility: severe active lupus nephritis excluded") for link in card.links)
 
 
 def test_an_icd10_lupus_nephritis_code_alone_counts_as_sle_and_is_listed_once(evaluate):
     card = only(evaluate("order-sign", "offlabel-nephritis-icd-only", ORDER), "off-label-use")
-    assert "Glomerular disease in systemic lupus erythematosus (M32.14, recorded 2025-09-03), Condition/ln" in card.detail
-    assert card.detail.count("Condition/ln") == 1
+    assert card.detail.count("- Glomerular disease in systemic lupus erythematosus (M32.14, 2025-09-03)") == 1
+    assert card.detail.count("\n- ") == 1
     assert "Off-label in lupus nephritis" in card.summary
 
 
@@ -91,14 +96,14 @@ def test_an_on_label_indication_silences_the_card(evaluate, patient):
 )  # fmt: skip
 def test_covid19_outside_hospital_is_not_an_indication_and_says_why(evaluate, patient):
     [card] = off_label(evaluate("order-sign", patient, ORDER))
-    assert "COVID-19 (U07.1, recorded 2026-10-01), Condition/covid: no inpatient encounter is recorded" in card.detail
+    assert "COVID-19 (U07.1, 2026-10-01): no inpatient encounter recorded." in card.detail
 
 
 def test_covid19_when_the_setting_could_not_be_checked_is_not_an_indication(evaluate):
     keys = {"patient", "conditions", "observations", "immunizations", "medications"}
     cards = evaluate("order-sign", "offlabel-covid19-inpatient", ORDER, prefetch_keys=keys)
     [card] = off_label(cards)
-    assert "whether the patient is in hospital could not be checked" in card.detail
+    assert "COVID-19 (U07.1, 2026-10-01): inpatient status unknown." in card.detail
     assert all("encounters" not in c.detail for c in cards if c.topic == "data-quality")
 
 

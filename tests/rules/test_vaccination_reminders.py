@@ -1,6 +1,6 @@
 """Vaccination reminder: influenza and COVID-19 this season, pneumococcal (PCV20/PCV21, or PCV15 then PPSV23),
-recombinant zoster (2 valid doses), their ages and intervals at the boundaries, and silence when the
-immunization record could not be had."""
+recombinant zoster (2 valid doses), their ages and intervals at the boundaries, a list too long for the card
+cut to "and N more", and silence when the immunization record could not be had."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from cds_service.cards import word_count
 from cds_service.rules.vaccination_reminders import season_start
 from tests.conftest import only
 
@@ -66,10 +67,7 @@ def test_no_reminder_outside_a_baricitinib_order_or_a_patient_on_it(evaluate, ho
 def test_nothing_documented_lists_every_vaccine_and_orders_the_non_covid_ones(evaluate):
     card = only(evaluate("order-select", "vaccines-none", ORDER), TOPIC)
     assert card.indicator == "info"
-    assert card.summary == (
-        "Vaccines not documented: influenza (this season), COVID-19 this season (discuss), pneumococcal, "
-        "recombinant zoster (RZV)"
-    )
+    assert card.summary == "Vaccines to update: influenza, COVID-19 (discuss), pneumococcal, zoster (RZV)"
     assert len(card.summary) < 140
     assert card.selection_behavior == "any"
     assert ordered_cvx(card) == ["140", "216", "187"]
@@ -78,25 +76,27 @@ def test_nothing_documented_lists_every_vaccine_and_orders_the_non_covid_ones(ev
         "Order Pneumococcal conjugate PCV20",
         "Order Zoster vaccine recombinant (RZV)",
     ]
-    assert "update immunizations in agreement with current immunization guidelines before starting" in card.detail
-    assert "documented since 2026-08-01" in card.detail
-    assert "shared clinical decision-making discussion, so discuss it" in card.detail
-    assert "No order is suggested: the decision is shared" in card.detail
-    assert "The 1 August season start is practice." in card.detail
-    assert "This guidance is for the 2025-26 season: check CDC's 2026-27 recommendations." in card.detail
+    assert card.detail.startswith("Give non-live vaccines ≥ 2 weeks before starting (ACIP):")
+    assert "- **influenza**: none since 2026-08-01; inactivated or recombinant, not live." in card.detail
+    assert "- **COVID-19 (discuss)**: none since 2026-08-01. Shared decision: no order." in card.detail
+    assert "- **pneumococcal**: none; PCV20 or PCV21 (or PCV15, then PPSV23)." in card.detail
+    assert "- **zoster (RZV)**: none; 2 doses, 1-2 months apart." in card.detail
+    assert card.detail.count("- 2025-26 guidance: check CDC for 2026-27.") == 1  # once for influenza and COVID-19
+    assert card.detail.endswith("_US label; vaccine schedules are practice (ACIP, ACR)._")
+    assert any("hold JAK inhibitors 1-2 weeks after each dose" in link.label for link in card.links)
     assert card.source.url.startswith("https://dailymed.nlm.nih.gov/")
     assert card.source.topic.code == TOPIC
 
 
 def test_on_patient_view_a_patient_on_baricitinib_gets_the_reminder(evaluate):
     card = only(evaluate("patient-view", "vaccines-none-on-baricitinib"), TOPIC)
-    assert card.detail.startswith("Patient on baricitinib.")
+    assert card.detail.startswith("Patient on baricitinib; non-live vaccines to update:")
     assert ordered_cvx(card) == ["140", "216", "187"]
 
 
 def test_a_new_order_for_a_patient_already_on_baricitinib_is_not_called_a_start(evaluate):
     card = only(evaluate("order-select", "vaccines-none-on-baricitinib", ORDER), TOPIC)
-    assert card.detail.startswith("Patient on baricitinib.")
+    assert card.detail.startswith("Patient on baricitinib; non-live vaccines to update:")
     assert ordered_cvx(card) == ["140", "216", "187"]
 
 
@@ -110,7 +110,7 @@ def test_unavailable_immunizations_give_no_reminder_and_the_data_quality_card_sa
 
 def test_a_vaccine_ordered_in_the_same_request_counts_as_addressed(evaluate):
     card = only(evaluate("order-select", "vaccines-none", [*ORDER, "vaccines-influenza-order", "vaccines-pcv20-order"]), TOPIC)
-    assert card.summary == "Vaccines not documented: COVID-19 this season (discuss), recombinant zoster (RZV)"
+    assert card.summary == "Vaccines to update: COVID-19 (discuss), zoster (RZV)"
     assert ordered_cvx(card) == ["187"]
 
 
@@ -119,8 +119,8 @@ def test_a_vaccine_ordered_in_the_same_request_counts_as_addressed(evaluate):
 
 def test_influenza_the_day_before_the_season_start_is_last_season(evaluate):
     card = only(evaluate("order-select", "vaccines-flu-before-season", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: influenza (this season)"
-    assert "Last documented: Influenza, split virus, trivalent, PF (CVX 140) on 2026-07-31, Immunization/flu-2026." in card.detail
+    assert card.summary == "Vaccines to update: influenza"
+    assert "- **influenza**: none since 2026-08-01" in card.detail
     assert ordered_cvx(card) == ["140"]
 
 
@@ -130,20 +130,20 @@ def test_influenza_on_the_season_start_counts(evaluate):
 
 def test_an_influenza_dose_entered_in_error_does_not_count(evaluate):
     card = only(evaluate("order-select", "vaccines-flu-entered-in-error", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: influenza (this season)"
-    assert "No dose documented." in card.detail
+    assert card.summary == "Vaccines to update: influenza"
+    assert "- **influenza**: none since 2026-08-01" in card.detail
 
 
 def test_a_live_intranasal_influenza_dose_is_not_the_non_live_vaccine(evaluate):
     card = only(evaluate("order-select", "vaccines-flu-live-only", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: influenza (this season)"
-    assert "not the live intranasal one" in card.detail
+    assert card.summary == "Vaccines to update: influenza"
+    assert "inactivated or recombinant, not live" in card.detail
 
 
 def test_a_new_season_makes_last_seasons_influenza_and_covid_doses_due(evaluate):
     card = only(evaluate("order-select", "sle-baseline", ORDER, as_of=date(2027, 8, 1)), TOPIC)
-    assert card.summary == "Vaccines not documented: influenza (this season), COVID-19 this season (discuss)"
-    assert "documented since 2027-08-01" in card.detail
+    assert card.summary == "Vaccines to update: influenza, COVID-19 (discuss)"
+    assert "none since 2027-08-01" in card.detail
 
 
 def test_the_season_still_runs_the_day_before_its_next_start(evaluate):
@@ -174,9 +174,8 @@ def test_influenza_at_age_64_orders_the_standard_vaccine(evaluate):
 
 def test_covid_last_season_is_a_discussion_without_an_order(evaluate):
     card = only(evaluate("order-select", "vaccines-covid-last-season", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: COVID-19 this season (discuss)"
-    assert "Last documented: COVID-19 mRNA 30 mcg/0.3 mL (CVX 309) on 2025-10-01, Immunization/covid-2026." in card.detail
-    assert "individual-based decision" in card.detail
+    assert card.summary == "Vaccines to update: COVID-19 (discuss)"
+    assert "- **COVID-19 (discuss)**: none since 2026-08-01. Shared decision: no order." in card.detail
     assert card.suggestions is None and card.selection_behavior is None
 
 
@@ -190,29 +189,28 @@ def test_a_complete_pneumococcal_series_gives_no_reminder(evaluate, patient):
 
 def test_pcv15_alone_makes_ppsv23_due(evaluate):
     card = only(evaluate("order-select", "vaccines-pcv15-only", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: pneumococcal"
-    assert "PCV15 on 2026-06-01 with no later PPSV23" in card.detail
-    assert "minimum 8 weeks for the immunocompromised, so it can be given from 2026-07-27" in card.detail
+    assert card.summary == "Vaccines to update: pneumococcal"
+    assert "PCV15 2026-06-01; PPSV23 due from 2026-07-27 (immunocompromised: 8 weeks after)." in card.detail
     assert ordered_cvx(card) == ["33"]
 
 
 def test_ppsv23_less_than_8_weeks_after_pcv15_is_not_yet_ordered(evaluate):
     # PCV15 on 2026-10-01: 55 days before 2026-11-25
     card = only(evaluate("order-select", "vaccines-pcv15-recent", ORDER), TOPIC)
-    assert "so not before 2026-11-26. No order is suggested yet." in card.detail
+    assert "PPSV23 not before 2026-11-26 (immunocompromised: 8 weeks after)." in card.detail
     assert card.suggestions is None
 
 
 def test_ppsv23_exactly_8_weeks_after_pcv15_is_ordered(evaluate):
     card = only(evaluate("order-select", "vaccines-pcv15-recent", ORDER, as_of=date(2026, 11, 26)), TOPIC)
-    assert "so it can be given from 2026-11-26" in card.detail
+    assert "PPSV23 due from 2026-11-26" in card.detail
     assert ordered_cvx(card) == ["33"]
 
 
 def test_ppsv23_alone_a_year_ago_makes_pcv20_or_pcv21_due(evaluate):
     card = only(evaluate("order-select", "vaccines-ppsv23-only", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: pneumococcal"
-    assert "PPSV23 on 2025-01-10 and no PCV15, PCV20 or PCV21: ACIP (2024) completes the series with PCV20" in card.detail
+    assert card.summary == "Vaccines to update: pneumococcal"
+    assert "PPSV23 2025-01-10; PCV20 or PCV21 due since 2026-01-10 (1 year after)." in card.detail
     assert ordered_cvx(card) == ["216"]
 
 
@@ -221,21 +219,21 @@ def test_ppsv23_alone_a_year_ago_makes_pcv20_or_pcv21_due(evaluate):
 )
 def test_pcv13_alone_makes_pcv20_or_pcv21_due_a_year_later(evaluate, patient, due):
     card = only(evaluate("order-select", patient, ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: pneumococcal"
-    assert "PCV13 on" in card.detail and "at least 1 year after the PCV13" in card.detail
+    assert card.summary == "Vaccines to update: pneumococcal"
+    assert "PCV13 " in card.detail and "(1 year after)" in card.detail
     assert (ordered_cvx(card) == ["216"]) is due
-    assert ("No order is suggested yet" in card.detail) is not due
+    assert ("PCV20 or PCV21 not before" in card.detail) is not due
 
 
 def test_pcv13_and_ppsv23_ask_for_current_guidance_without_an_order(evaluate):
     card = only(evaluate("order-select", "vaccines-pcv13-and-ppsv23", ORDER), TOPIC)
-    assert "PCV13 and PPSV23 documented, no PCV20 or PCV21: check current ACIP guidance" in card.detail
+    assert "PCV13 and PPSV23, no PCV20 or PCV21: check ACIP; no order." in card.detail
     assert card.suggestions is None
 
 
 def test_ppsv23_before_pcv15_asks_for_review_without_an_order(evaluate):
     card = only(evaluate("order-select", "vaccines-ppsv23-then-pcv15", ORDER), TOPIC)
-    assert "PPSV23 on 2025-01-10 was not given after PCV15" in card.detail
+    assert "PPSV23 2025-01-10 came before PCV15, not after: check ACIP; no order." in card.detail
     assert card.suggestions is None
 
 
@@ -244,15 +242,15 @@ def test_ppsv23_before_pcv15_asks_for_review_without_an_order(evaluate):
 
 def test_one_rzv_dose_makes_the_second_due(evaluate):
     card = only(evaluate("order-select", "vaccines-rzv-one-dose", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: recombinant zoster (RZV)"
-    assert "1 of 2 valid doses documented, the last on 2025-03-01." in card.detail
+    assert card.summary == "Vaccines to update: zoster (RZV)"
+    assert "1 of 2 valid doses, last 2025-03-01." in card.detail
     assert ordered_cvx(card) == ["187"]
 
 
 def test_a_second_rzv_dose_27_days_after_the_first_does_not_count(evaluate):
     card = only(evaluate("order-select", "vaccines-rzv-27-days-apart", ORDER), TOPIC)
-    assert "The dose on 2025-03-28 came 27 days after the previous one and does not count" in card.detail
-    assert "1 of 2 valid doses documented, the last on 2025-03-28." in card.detail
+    assert "The 2025-03-28 dose came 27 days after the previous one: does not count." in card.detail
+    assert "1 of 2 valid doses, last 2025-03-28." in card.detail
     assert ordered_cvx(card) == ["187"]
 
 
@@ -266,19 +264,19 @@ def test_a_dose_repeated_after_a_too_short_interval_completes_the_series(evaluat
 
 def test_a_recent_first_rzv_dose_is_not_yet_followed_by_an_order(evaluate):
     card = only(evaluate("order-select", "vaccines-rzv-recent-first-dose", ORDER), TOPIC)
-    assert "Next dose not before 2026-12-08 (4 weeks after the last); no order is suggested yet." in card.detail
+    assert "Next not before 2026-12-08 (4 weeks after)." in card.detail
     assert card.suggestions is None
 
 
 def test_two_records_of_one_day_are_one_rzv_dose(evaluate):
     card = only(evaluate("order-select", "vaccines-rzv-duplicate-record", ORDER), TOPIC)
-    assert "1 of 2 valid doses documented" in card.detail
+    assert "1 of 2 valid doses" in card.detail
     assert "does not count" not in card.detail
 
 
 def test_an_rzv_dose_entered_in_error_does_not_count(evaluate):
     card = only(evaluate("order-select", "vaccines-rzv-second-entered-in-error", ORDER), TOPIC)
-    assert "1 of 2 valid doses documented, the last on 2025-03-01." in card.detail
+    assert "1 of 2 valid doses, last 2025-03-01." in card.detail
 
 
 # --- age ---------------------------------------------------------------------------------------
@@ -290,16 +288,15 @@ def test_at_18_there_is_no_pneumococcal_or_zoster_reminder(evaluate):
 
 def test_at_19_pneumococcal_zoster_and_hpv_are_due(evaluate):
     card = only(evaluate("order-select", "vaccines-age-19", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: pneumococcal, recombinant zoster (RZV), HPV"
+    assert card.summary == "Vaccines to update: pneumococcal, zoster (RZV), HPV"
     assert ordered_cvx(card) == ["216", "187", "165"]
-    assert "age is not recorded" not in card.detail
+    assert "Age not recorded" not in card.detail
 
 
 def test_an_unknown_age_reminds_and_says_the_age_is_missing(evaluate):
     card = only(evaluate("order-select", "vaccines-age-unknown", ORDER), TOPIC)
-    assert card.summary == "Vaccines not documented: pneumococcal, recombinant zoster (RZV)"
-    assert "The patient's age is not recorded; the pneumococcal and zoster reminders apply from age 19" in card.detail
-    assert "the hepatitis B, HPV and RSV reminders, which depend on age, were not given" in " ".join(card.detail.split())
+    assert card.summary == "Vaccines to update: pneumococcal, zoster (RZV)"
+    assert "- Age not recorded: hepatitis B, HPV and RSV not checked." in card.detail
 
 
 # --- hepatitis B, HPV and RSV by age; the season's guidance ------------------------------------------------------
@@ -331,4 +328,14 @@ def test_no_age_banded_reminder_outside_its_band_or_after_infection(evaluate, pa
 def test_guidance_for_the_current_season_is_not_called_stale(evaluate):
     # As of 2026-03-01 the season is 2025-26, the season of the influenza and COVID-19 texts.
     card = only(evaluate("order-select", "vaccines-none", ORDER, as_of=date(2026, 3, 1)), TOPIC)
-    assert "check CDC's" not in card.detail
+    assert "check CDC" not in card.detail
+
+
+def test_a_list_too_long_for_the_card_ends_with_and_n_more_and_still_orders_every_vaccine(evaluate):
+    # At 19, a year on: influenza, COVID-19, pneumococcal, zoster and HPV are all due.
+    card = only(evaluate("order-select", "vaccines-age-19", ORDER, as_of=date(2027, 8, 1)), TOPIC)
+    assert card.summary == "Vaccines to update: influenza, COVID-19 (discuss), pneumococcal, zoster (RZV), HPV"
+    assert "\n- and 1 more.\n" in card.detail and "**HPV**" not in card.detail
+    assert "- 2025-26 guidance: check CDC for 2027-28." in card.detail  # the notes are kept
+    assert word_count(card.detail) <= 60
+    assert ordered_cvx(card) == ["140", "216", "187", "165"]
