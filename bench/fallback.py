@@ -3,6 +3,10 @@
 The hook request carries no prefetch, only ``fhirServer``, so the service fetches all five prefetch keys
 from the server. Run concurrently, the whole call takes about one query's latency; one after the other,
 it would take the sum.
+
+The server can also misbehave on the queries for chosen resource types (``FAULTS``): trickle a byte at a
+time, accept and never answer, or send a body that never ends. The fault tests and ``bench/faults.py``
+use it so.
 """
 
 from __future__ import annotations
@@ -28,6 +32,16 @@ class _SlowFhirHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         time.sleep(self.server.delay)
         kind = urlsplit(self.path).path.removeprefix("/fhir/").split("/")[0]  # Patient/x, Observation?...
+        with self.server.lock:
+            self.server.requested.append(kind)
+        if kind in self.server.faults:
+            try:
+                getattr(self, "_" + self.server.faults[kind])()
+            except OSError:  # the service hung up: what a bounded client does
+                with self.server.lock:
+                    self.server.hung_up.append(kind)
+            self.close_connection = True
+            return
         if kind == "Patient":
             body = self.server.patient
         else:
@@ -46,16 +60,63 @@ class _SlowFhirHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.served.append((kind, time.perf_counter() - started))
 
+    def _trickle(self) -> None:
+        """Announce a body and send it a byte at a time, each well inside any read timeout."""
+        self._headers(length=1_000_000)
+        for byte in _ENDLESS_PREFIX * 1000:
+            if self.server.stop.wait(self.server.trickle_interval):
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+
+    def _silent(self) -> None:
+        """Take the request and never answer (until the server stops)."""
+        self.server.stop.wait()
+
+    def _endless(self) -> None:
+        """A chunked Bundle whose entries never end, as fast as the service reads them."""
+        self._headers(length=None)
+        self.wfile.write(_chunk(_ENDLESS_PREFIX))
+        entries = _chunk(b'{"resource": {"resourceType": "Observation", "status": "final"}},' * 1000)
+        while not self.server.stop.is_set():
+            self.wfile.write(entries)
+
+    def _headers(self, length: int | None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.flush()
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+
+FAULTS = ("trickle", "silent", "endless")
+_ENDLESS_PREFIX = b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 class _SlowFhirServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, prefetch: Json, delay: float):
+    def __init__(
+        self, prefetch: Json, delay: float, faults: dict[str, str], host: str, trickle_interval: float
+    ):
         super().__init__(("127.0.0.1", 0), _SlowFhirHandler)
         self.delay = delay
+        self.faults = faults
+        self.host = host
+        self.trickle_interval = trickle_interval
+        self.stop = threading.Event()
+        self.requested: list[str] = []  # the resource type of every query received
+        self.hung_up: list[str] = []  # the resource types whose faulty answer the service stopped reading
         self.patient = prefetch["patient"]
         self.by_type: dict[str, list[Json]] = {}
         for key, value in prefetch.items():
@@ -74,18 +135,26 @@ class _SlowFhirServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/fhir"
+        return f"http://{self.host}:{self.server_address[1]}/fhir"
 
 
 @contextmanager
-def slow_fhir_server(prefetch: Json, delay: float = 0.1) -> Iterator[_SlowFhirServer]:
-    """A ThreadingHTTPServer on 127.0.0.1 serving ``prefetch``'s resources, each answer ``delay`` late."""
-    server = _SlowFhirServer(prefetch, delay)
+def slow_fhir_server(
+    prefetch: Json,
+    delay: float = 0.1,
+    faults: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
+    trickle_interval: float = 1.0,
+) -> Iterator[_SlowFhirServer]:
+    """A ThreadingHTTPServer on 127.0.0.1 serving ``prefetch``'s resources, each answer ``delay`` late;
+    ``faults`` maps a resource type to one of ``FAULTS``; ``host`` is the name ``base_url`` gives."""
+    server = _SlowFhirServer(prefetch, delay, faults or {}, host, trickle_interval)
     thread = threading.Thread(target=server.serve_forever, name="slow-fhir", daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.stop.set()
         server.shutdown()
         server.server_close()
         thread.join()

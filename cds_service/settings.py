@@ -78,6 +78,17 @@ class Settings(BaseSettings):
         default=300, ge=0, description="How long a JWK Set fetched from jwks_url or jku is reused (seconds)."
     )
 
+    # --- FHIR fallback deadline and limits (issue 13) ---
+    call_deadline: float = Field(
+        # EHRs give a CDS service about 5-10 s before they show the order without its cards; 4 s leaves
+        # room for the rules, the card log and the network on the way back within the shortest of those.
+        default=4.0,
+        gt=0,
+        description="Seconds one hook call may spend fetching from fhirServer, name resolution and every "
+        "query and page included. What has not arrived by then is named in the data-quality card "
+        "(412 if it is the patient).",
+    )
+
     @field_validator("cors_origins", "fhir_servers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
