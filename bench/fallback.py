@@ -5,7 +5,7 @@ from the server. Run concurrently, the whole call takes about one query's latenc
 it would take the sum.
 
 The server can also misbehave on the queries for chosen resource types (``FAULTS``): trickle a byte at a
-time, accept and never answer, or send a body that never ends. The fault tests and ``bench/faults.py``
+time (the body, or the headers), accept and never answer, or send a body that never ends. The fault tests and ``bench/faults.py``
 use it so.
 """
 
@@ -69,6 +69,15 @@ class _SlowFhirHandler(BaseHTTPRequestHandler):
             self.wfile.write(bytes([byte]))
             self.wfile.flush()
 
+    def _trickle_headers(self) -> None:
+        """Send the status line, then headers a byte at a time."""
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for byte in b"X-Padding: " + b"x" * 100_000:
+            if self.server.stop.wait(self.server.trickle_interval):
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+
     def _silent(self) -> None:
         """Take the request and never answer (until the server stops)."""
         self.server.stop.wait()
@@ -95,7 +104,7 @@ class _SlowFhirHandler(BaseHTTPRequestHandler):
         pass
 
 
-FAULTS = ("trickle", "silent", "endless")
+FAULTS = ("trickle", "trickle_headers", "silent", "endless")
 _ENDLESS_PREFIX = b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
 
 

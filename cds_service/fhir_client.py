@@ -9,7 +9,9 @@ one exception, ``FhirUnavailable``.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,6 +24,7 @@ import requests
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.response
 from urllib3.util.ssl_ import is_ipaddress
 
 Json = dict[str, Any]
@@ -201,7 +204,34 @@ def _what(query: str) -> str:
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fhir-dns")
 
 
-class _ResolvesWithinTimeout(urllib3.connection.HTTPConnection):
+class _WithinTimeouts(urllib3.connection.HTTPConnection):
+    """A connection whose name resolution, and whose whole status line and headers, each take no longer
+    than their timeout (which the client caps by the call deadline)."""
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        # http.client reads the headers in as many socket reads as the server cares to send them in: a
+        # server trickling them a byte at a time would hold this thread however short each read's
+        # timeout. So the socket is shut once the read timeout has passed in all.
+        if not isinstance(self.timeout, (int, float)) or self.sock is None:
+            return super().getresponse()
+        sock, cut = self.sock, threading.Event()
+
+        def cut_off() -> None:
+            cut.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        guard = threading.Timer(self.timeout, cut_off)
+        guard.start()
+        try:
+            return super().getresponse()
+        except Exception:
+            if cut.is_set():  # told apart from a server that hung up: urllib3 makes this a ReadTimeoutError
+                raise TimeoutError("the headers did not arrive within the read timeout") from None
+            raise
+        finally:
+            guard.cancel()
+
     def _new_conn(self) -> socket.socket:
         name = self._dns_host
         if is_ipaddress(name.strip("[]")):
@@ -232,12 +262,12 @@ class _ResolvesWithinTimeout(urllib3.connection.HTTPConnection):
             self._dns_host, self.timeout = name, connect_timeout
 
 
-class _HTTPSConnection(_ResolvesWithinTimeout, urllib3.connection.HTTPSConnection):
+class _HTTPSConnection(_WithinTimeouts, urllib3.connection.HTTPSConnection):
     pass
 
 
 class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _ResolvesWithinTimeout
+    ConnectionCls = _WithinTimeouts
 
 
 class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
