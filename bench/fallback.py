@@ -4,9 +4,10 @@ The hook request carries no prefetch, only ``fhirServer``, so the service fetche
 from the server. Run concurrently, the whole call takes about one query's latency; one after the other,
 it would take the sum.
 
-The server can also misbehave on the queries for chosen resource types (``FAULTS``): trickle a byte at a
-time (the body, or the headers), accept and never answer, or send a body that never ends. The fault tests and ``bench/faults.py``
-use it so.
+The server can also misbehave on the queries for chosen resource types (``FAULTS``): trickle a byte at
+a time (the body, or the headers), accept and never answer, send a body that never ends (plain or
+gzip) or one announced as 2 GB, a valid 45 MiB one, or JSON nested 100,000 deep. The fault tests and
+``bench/faults.py`` use it so.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,13 +88,46 @@ class _SlowFhirHandler(BaseHTTPRequestHandler):
         """A chunked Bundle whose entries never end, as fast as the service reads them."""
         self._headers(length=None)
         self.wfile.write(_chunk(_ENDLESS_PREFIX))
-        entries = _chunk(b'{"resource": {"resourceType": "Observation", "status": "final"}},' * 1000)
+        entries = _chunk(_ENTRIES)
         while not self.server.stop.is_set():
             self.wfile.write(entries)
 
-    def _headers(self, length: int | None) -> None:
+    def _gzip(self) -> None:
+        """The endless Bundle gzip-compressed (about 1,000 to 1), as fast as the service reads it."""
+        self._headers(length=None, encoding="gzip")
+        compressor = zlib.compressobj(wbits=31)
+        self.wfile.write(_chunk(compressor.compress(_ENDLESS_PREFIX)))
+        entries = _chunk(compressor.compress(_ENTRIES * 16) + compressor.flush(zlib.Z_SYNC_FLUSH))
+        while not self.server.stop.is_set():
+            self.wfile.write(entries)  # the same compressed block again: valid, and cheap to send
+
+    def _huge(self) -> None:
+        """A Bundle announced as 2 GB (Content-Length), its entries sent as fast as they are read."""
+        self._headers(length=2_000_000_000)
+        self.wfile.write(_ENDLESS_PREFIX)
+        for _ in range(2_000_000_000 // len(_ENTRIES)):
+            if self.server.stop.is_set():
+                return
+            self.wfile.write(_ENTRIES)
+
+    def _big(self) -> None:
+        """A valid searchset of 45 MiB (Observations without a code), under the default 50 MiB cap."""
+        entries = _ENTRIES * (45 * 2**20 // len(_ENTRIES))
+        body = _ENDLESS_PREFIX + entries + b'{"resource": {"resourceType": "Observation"}}]}'
+        self._headers(length=len(body))
+        self.wfile.write(body)
+
+    def _deep(self) -> None:
+        """JSON nested 100,000 levels deep."""
+        body = b"[" * 100_000 + b"]" * 100_000
+        self._headers(length=len(body))
+        self.wfile.write(body)
+
+    def _headers(self, length: int | None, encoding: str | None = None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/fhir+json")
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         if length is None:
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -104,8 +139,9 @@ class _SlowFhirHandler(BaseHTTPRequestHandler):
         pass
 
 
-FAULTS = ("trickle", "trickle_headers", "silent", "endless")
+FAULTS = ("trickle", "trickle_headers", "silent", "endless", "gzip", "huge", "big", "deep")
 _ENDLESS_PREFIX = b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
+_ENTRIES = b'{"resource": {"resourceType": "Observation", "status": "final"}},' * 1000
 
 
 def _chunk(data: bytes) -> bytes:
@@ -114,6 +150,7 @@ def _chunk(data: bytes) -> bytes:
 
 class _SlowFhirServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 drops connections of concurrent calls: a 1 s SYN retry each
 
     def __init__(
         self, prefetch: Json, delay: float, faults: dict[str, str], host: str, trickle_interval: float

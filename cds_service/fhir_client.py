@@ -222,6 +222,7 @@ class _WithinTimeouts(urllib3.connection.HTTPConnection):
                 sock.shutdown(socket.SHUT_RDWR)
 
         guard = threading.Timer(self.timeout, cut_off)
+        guard.name = "fhir-headers-timer"
         guard.start()
         try:
             return super().getresponse()

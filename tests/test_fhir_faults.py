@@ -383,8 +383,10 @@ def test_queries_still_queued_at_the_deadline_never_start(faulty_fhir_server, ru
 # --- hostile bodies -------------------------------------------------------------------------------
 
 
-def test_an_endless_body_is_cut_at_the_byte_cap(tmp_path, faulty_fhir_server):
-    server = faulty_fhir_server({"Observation": "endless"})
+@pytest.mark.parametrize("fault", ["endless", "gzip", "huge"])
+def test_an_endless_body_is_cut_at_the_byte_cap(tmp_path, faulty_fhir_server, fault):
+    """Plain or gzip (the cap counts decompressed bytes), chunked or announced as 2 GB."""
+    server = faulty_fhir_server({"Observation": fault})
     client = app_client(tmp_path, fhir_max_response_bytes=200_000)
     detail = quality_detail(client.post(ORDER_SELECT, json=order_select(server.base_url)))
     assert "**Unavailable: observations**: Observation query: the response is larger than 200000 bytes" in (
