@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 from flask import Flask
 
 from . import auth, cors, feedback_store, log_redaction, routes
 from . import content as content_module
 from .collector import CollectorPausedDuringCalls
+from .fhir_client import fhir_session
 from .pipeline import Runtime
 from .rules import load_rules
 from .settings import Settings
@@ -33,13 +33,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     content = content_module.load(settings.content_dir, load_rules())
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.trust_env = False  # the EHR's FHIR server is called directly, never through an env proxy
     app.extensions["cds_runtime"] = Runtime(
-        settings, content, session, ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
+        settings, content, fhir_session(), ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     )
     store = feedback_store.init_app(app, settings)
     app.extensions["cds_silencing"] = Silencing(content, store, patient_key_secret(settings))

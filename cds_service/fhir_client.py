@@ -1,18 +1,31 @@
 """The one way this service talks to an EHR's FHIR server: ``FhirClient.search``.
 
-One pooled ``requests.Session`` per process, (connect, read) timeouts on every call, the EHR's bearer
-token sent only when there is one, searchset ``next`` links followed up to a bound and never off the
-server's own origin, and a response size cap. Every failure is one exception, ``FhirUnavailable``.
+One pooled ``requests.Session`` per process (``fhir_session``), (connect, read) timeouts on every call
+and one ``Deadline`` shared by all the queries of a hook call, name resolution included, the EHR's
+bearer token sent only when there is one, searchset ``next`` links followed up to a bound and never off
+the server's own origin, and a response size cap enforced while the body streams in. Every failure is
+one exception, ``FhirUnavailable``.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.response
+from urllib3.util.ssl_ import is_ipaddress
 
 Json = dict[str, Any]
 
@@ -35,7 +48,28 @@ class FhirTruncated(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """When one hook call stops waiting for its FHIR server (``time.monotonic()`` seconds)."""
+
+    seconds: float
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(seconds, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def missed(self, query: str) -> FhirUnavailable:
+        return FhirUnavailable(f"{_what(query)}: no answer within the {self.seconds:g} s call deadline")
+
+
 _NEWEST_FIRST = "_sort=-date"
+# One socket read at most: a byte-a-second server is noticed once a second, and the cap is overrun by
+# this much at most before the read stops.
+_CHUNK = 64 * 1024
 
 
 class FhirClient:
@@ -48,6 +82,7 @@ class FhirClient:
         timeout: tuple[float, float],
         max_pages: int,
         max_bytes: int,
+        deadline: Deadline,
     ):
         self.session = session
         self.base_url = base_url.rstrip("/") + "/"
@@ -55,6 +90,7 @@ class FhirClient:
         self.timeout = timeout
         self.max_pages = max_pages
         self.max_bytes = max_bytes
+        self.deadline = deadline
 
     def search(self, query: str) -> list[Json]:
         """Resources answering ``query`` (a read such as ``Patient/1`` or a search), every page."""
@@ -96,19 +132,28 @@ class FhirClient:
         headers = {"Accept": "application/fhir+json"}
         if self.access_token:
             headers["Authorization"] = f"Bearer {self.access_token}"
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise self.deadline.missed(query)
+        # Every socket wait (name resolution, connect, each read) ends by the deadline at the latest.
+        timeout = (min(self.timeout[0], remaining), min(self.timeout[1], remaining))
         try:
             with self.session.get(
-                url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
+                url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
             ) as response:
                 if response.is_redirect:
                     raise FhirUnavailable(f"{_what(query)}: the server redirected (not followed)")
                 if response.status_code != 200:
                     raise FhirUnavailable(f"{_what(query)}: the server answered HTTP {response.status_code}")
-                raw = response.raw.read(self.max_bytes + 1, decode_content=True)
+                raw = self._body(response.raw, query)
+        except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            if self.deadline.remaining() <= 0:
+                raise self.deadline.missed(query) from None
+            if isinstance(exc, requests.ConnectionError):  # a connect timeout: nothing answered at all
+                raise FhirUnavailable("the FHIR server could not be reached", unreachable=True) from None
+            raise FhirUnavailable(f"{_what(query)}: the server did not answer in time") from None
         except requests.ConnectionError:
             raise FhirUnavailable("the FHIR server could not be reached", unreachable=True) from None
-        except (requests.Timeout, urllib3.exceptions.TimeoutError):
-            raise FhirUnavailable(f"{_what(query)}: the server did not answer in time") from None
         # Reading ``raw`` directly bypasses requests' wrapping: urllib3's own errors arrive as they are.
         except urllib3.exceptions.ProtocolError:
             raise FhirUnavailable(f"{_what(query)}: the response broke off") from None
@@ -116,14 +161,27 @@ class FhirClient:
             raise FhirUnavailable(f"{_what(query)}: the response could not be decoded") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise FhirUnavailable(f"{_what(query)}: {type(exc).__name__}") from None
-        if len(raw) > self.max_bytes:
-            raise FhirUnavailable(f"{_what(query)}: the response is larger than {self.max_bytes} bytes")
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            # orjson parses without recursing in Python and refuses more than 1024 levels of nesting.
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):
+                raise FhirUnavailable(f"{_what(query)}: the response is too deeply nested") from None
             raise FhirUnavailable(f"{_what(query)}: the response is not JSON") from None
         if not isinstance(body, dict):
             raise FhirUnavailable(f"{_what(query)}: the response is not a FHIR resource")
+        return body
+
+    def _body(self, raw: urllib3.BaseHTTPResponse, query: str) -> bytearray:
+        """The decoded body, read one socket read at a time: at most ``max_bytes`` plus one chunk is ever
+        held, and the deadline is checked between reads (a trickling server sends each byte in time)."""
+        body = bytearray()
+        while chunk := raw.read1(_CHUNK, decode_content=True):
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise FhirUnavailable(f"{_what(query)}: the response is larger than {self.max_bytes} bytes")
+            if self.deadline.remaining() <= 0:
+                raise self.deadline.missed(query)
         return body
 
 
@@ -137,3 +195,97 @@ def _next_link(bundle: Json) -> str | None:
 def _what(query: str) -> str:
     """The resource type a query asks for, never its parameters (which name the patient)."""
     return query.split("?")[0].split("/")[0] + " query"
+
+
+# getaddrinfo cannot be interrupted, so it runs here and is waited for with the connect timeout (itself
+# within the call deadline). A resolution that outlives its wait keeps one of these threads until the
+# system resolver gives up; a wait that ends while its resolution is still queued cancels it. So slow
+# name servers hold at most this many threads per process, and hook calls answer meanwhile.
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fhir-dns")
+
+
+class _WithinTimeouts(urllib3.connection.HTTPConnection):
+    """A connection whose name resolution, and whose whole status line and headers, each take no longer
+    than their timeout (which the client caps by the call deadline)."""
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        # http.client reads the headers in as many socket reads as the server cares to send them in: a
+        # server trickling them a byte at a time would hold this thread however short each read's
+        # timeout. So the socket is shut once the read timeout has passed in all.
+        if not isinstance(self.timeout, (int, float)) or self.sock is None:
+            return super().getresponse()
+        sock, cut = self.sock, threading.Event()
+
+        def cut_off() -> None:
+            cut.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        guard = threading.Timer(self.timeout, cut_off)
+        guard.name = "fhir-headers-timer"
+        guard.start()
+        try:
+            return super().getresponse()
+        except Exception:
+            if cut.is_set():  # told apart from a server that hung up: urllib3 makes this a ReadTimeoutError
+                raise TimeoutError("the headers did not arrive within the read timeout") from None
+            raise
+        finally:
+            guard.cancel()
+
+    def _new_conn(self) -> socket.socket:
+        name = self._dns_host
+        if is_ipaddress(name.strip("[]")):
+            return super()._new_conn()
+        started = time.monotonic()
+        future = _RESOLVER.submit(socket.getaddrinfo, name, self.port, type=socket.SOCK_STREAM)
+        try:
+            found = future.result(timeout=self.timeout if isinstance(self.timeout, (int, float)) else None)
+        except FutureTimeout:
+            future.cancel()
+            raise urllib3.exceptions.ConnectTimeoutError(self, "name resolution timed out") from None
+        except socket.gaierror as exc:
+            raise urllib3.exceptions.NameResolutionError(self.host, self, exc) from exc
+        connect_timeout = self.timeout
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        try:
+            if isinstance(connect_timeout, (int, float)):  # what is left of it after resolving
+                self.timeout = max(connect_timeout - (time.monotonic() - started), 0.001)
+            for address in addresses[:-1]:  # in the resolver's order, as create_connection would
+                self._dns_host = address
+                try:
+                    return super()._new_conn()
+                except urllib3.exceptions.NewConnectionError:
+                    pass
+            self._dns_host = addresses[-1]
+            return super()._new_conn()
+        finally:
+            self._dns_host, self.timeout = name, connect_timeout
+
+
+class _HTTPSConnection(_WithinTimeouts, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WithinTimeouts
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def fhir_session() -> requests.Session:
+    """The process's pooled session for FHIR servers, resolving names within each call's connect timeout."""
+    session = requests.Session()
+    adapter = _Adapter(pool_connections=8, pool_maxsize=32)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = False  # the EHR's FHIR server is called directly, never through an env proxy
+    return session

@@ -1,20 +1,22 @@
 """Step 3: the data each prefetch key stands for: from prefetch when the EHR sent it, else fetched.
 
 Every key ends with a status, ``prefetched``, ``fetched`` or ``unavailable`` (with the reason), never a
-silently empty list. Missing keys are fetched concurrently. Entries of a resource type the key does not
-hold (a Condition under ``observations``) are set aside and counted; a required key left with nothing of
-its own (a ``patient`` prefetch with no Patient, or another patient's) counts as not prefetched. Where the CDS Hooks 2.0 spec says the
-service SHALL answer 412 (required data neither prefetched nor obtainable), ``PreconditionFailed`` is
-raised; partial failures are carried to the data-quality card instead.
+silently empty list. Missing keys are fetched concurrently, within the call's deadline: a query without
+an answer by then is given up (cancelled if it has not started) and reported as late. Entries of a
+resource type the key does not hold (a Condition under ``observations``) are set aside and counted; a
+required key left with nothing of its own (a ``patient`` prefetch with no Patient, or another
+patient's) counts as not prefetched. Where the CDS Hooks 2.0 spec says the service SHALL answer 412
+(required data neither prefetched nor obtainable), ``PreconditionFailed`` is raised; partial failures
+are carried to the data-quality card instead.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .fhir_client import FhirClient, FhirTruncated, FhirUnavailable
+from .fhir_client import Deadline, FhirClient, FhirTruncated, FhirUnavailable
 
 Json = dict[str, Any]
 
@@ -96,6 +98,7 @@ def gather(
     prefetch: dict[str, Any] | None,
     client: FhirClient | None,
     executor: Executor,
+    deadline: Deadline,
 ) -> Gathered:
     """``queries`` maps each prefetch key to its query with the context already filled in; ``kinds``
     each key to the resource types it holds."""
@@ -122,8 +125,15 @@ def gather(
 
     if to_fetch and client is not None:
         futures = {key: executor.submit(client.search, queries[key]) for key in to_fetch}
+        wait(futures.values(), timeout=max(deadline.remaining(), 0))
         outcomes: dict[str, list[Json] | FhirUnavailable | FhirTruncated] = {}
         for key, future in futures.items():
+            if not future.done():
+                # A query still queued never starts; a running one stops at its next socket read, which
+                # FhirClient bounds by the same deadline.
+                future.cancel()
+                outcomes[key] = deadline.missed(queries[key])
+                continue
             try:
                 outcomes[key] = future.result()
             except (FhirUnavailable, FhirTruncated) as exc:

@@ -12,7 +12,7 @@ from .cards import CdsResponse
 from .content import Content
 from .facts import build_facts
 from .fhir_allowlist import FhirServerAllowlist, NotAllowedFhirServer
-from .fhir_client import FhirClient
+from .fhir_client import Deadline, FhirClient
 from .gather import gather
 from .hook_request import MedicationPrescribeRequest, OrderSelectRequest, OrderSignRequest, PatientViewRequest
 from .rules import evaluate
@@ -32,7 +32,7 @@ class Runtime:
     executor: ThreadPoolExecutor
 
     def fhir_client(
-        self, request: AnyHookRequest, allowed: FhirServerAllowlist | None = None
+        self, request: AnyHookRequest, deadline: Deadline, allowed: FhirServerAllowlist | None = None
     ) -> FhirClient | None:
         """The client for ``request.fhir_server``, or a stand-in that never calls it when it is not on
         ``allowed`` (None: the open-mode list, ``CDS_FHIR_SERVERS`` or loopback)."""
@@ -51,6 +51,7 @@ class Runtime:
             timeout=(s.fhir_connect_timeout, s.fhir_read_timeout),
             max_pages=s.fhir_max_pages,
             max_bytes=s.fhir_max_response_bytes,
+            deadline=deadline,
         )
 
 
@@ -67,14 +68,16 @@ def run(
     see ``rules.evaluate``."""
     content = runtime.content
     patient_id = request.context.patient_id
+    deadline = Deadline.after(runtime.settings.call_deadline)
     gathered = gather(
         service.queries(content, patient_id),
         service.kinds(content),
         service.required_keys(content),
         patient_id,
         request.prefetch,
-        runtime.fhir_client(request, fhir_servers),
+        runtime.fhir_client(request, deadline, fhir_servers),
         runtime.executor,
+        deadline,
     )
     facts = build_facts(
         request.hook, patient_id, request.draft_orders(), gathered, content, today, service.unreported_keys(content)

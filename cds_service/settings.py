@@ -91,6 +91,17 @@ class Settings(BaseSettings):
         description="Where the patient-key secret is kept when CDS_PATIENT_KEY_SECRET is unset (made on first start, mode 600).",
     )
 
+    # --- FHIR fallback deadline and limits (issue 13) ---
+    call_deadline: float = Field(
+        # EHRs give a CDS service about 5-10 s before they show the order without its cards; 4 s leaves
+        # room for the rules, the card log and the network on the way back within the shortest of those.
+        default=4.0,
+        gt=0,
+        description="Seconds one hook call may spend fetching from fhirServer, name resolution and every "
+        "query and page included. What has not arrived by then is named in the data-quality card "
+        "(412 if it is the patient).",
+    )
+
     @field_validator("cors_origins", "fhir_servers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

@@ -9,7 +9,7 @@ import requests
 import responses
 
 from cds_service.facts import utc_today
-from cds_service.fhir_client import FhirClient, FhirTruncated, FhirUnavailable
+from cds_service.fhir_client import Deadline, FhirClient, FhirTruncated, FhirUnavailable
 from cds_service.fixtures import hook_request, rolled_to
 from cds_service.gather import from_prefetch
 
@@ -110,7 +110,10 @@ def test_a_failing_required_key_is_412(client, fhir_server):
 
 
 def client_for(max_pages: int = 3, max_bytes: int = 1_000_000, token: str | None = "t") -> FhirClient:
-    return FhirClient(requests.Session(), BASE, token, timeout=(1, 1), max_pages=max_pages, max_bytes=max_bytes)
+    return FhirClient(
+        requests.Session(), BASE, token, timeout=(1, 1), max_pages=max_pages, max_bytes=max_bytes,
+        deadline=Deadline.after(30),
+    )  # fmt: skip
 
 
 def page(ids: list[str], next_url: str | None = None) -> dict:
