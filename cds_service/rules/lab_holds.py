@@ -89,11 +89,8 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
             continue
         fields = {"lab": result.label, "value": result.shown_value, "unit": result.shown_unit,
                   "date": result.day.isoformat(), "limit": limit}  # fmt: skip
-        basis = (
-            "US Olumiant label threshold."
-            if threshold.basis == "label"
-            else "Practice threshold, not in the US label."
-        )
+        # The threshold's own basis, not the rule's mixed one: a label hold and a practice warning say which.
+        basis = "US label threshold." if threshold.basis == "label" else "Practice threshold, not US label text."
         detail = f"**{result.describe()}** ({result.resource}) is {why}.\n\n{threshold.action_text}"
         label_hold = threshold.basis == "label"
         found.append(
@@ -102,7 +99,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
                 summary=(summary if label_hold else content.practice_summary).format(**fields),
                 indicator="critical" if label_hold else "warning",
                 detail=detail,
-                basis_line=f"Basis: {basis}",
+                basis_line=basis,
                 suggestions=stop_baricitinib(
                     facts,
                     remove_label=content.remove_label,
