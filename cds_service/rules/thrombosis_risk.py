@@ -50,7 +50,7 @@ def thrombosis_risk(facts: PatientFacts, content: ThrombosisRisk) -> list[Card]:
         for c in conditions:  # one line per Condition, even one coded in both groups
             fired.setdefault(c.resource if "(no id)" not in c.resource else f"{c.resource} {c.code}", c)
     recorded = "\n".join(f"- {c.describe()}, {c.resource}" for c in fired.values())
-    detail = f"{recorded}\n\n{content.on_therapy_boxed_warning_text}\n\n{content.on_therapy_then_text}"
+    detail = f"**Recorded:**\n{recorded}\n\n{content.on_therapy_boxed_warning_text}\n\n{content.on_therapy_then_text}"
     return [card(content, summary=summary[:SUMMARY_MAX], detail=detail)]
 
 
