@@ -44,7 +44,7 @@ BROKEN = {
                       "rules/lab_holds.toml: topic 'lab-alert' is not in vocabulary.toml"),
     "unknown-placeholder": ("rules/lab_holds.toml", 'below_summary = "Hold baricitinib: {lab}', 'below_summary = "Hold baricitinib: {patient_name} {lab}',
                             "rules/lab_holds.toml: Value error, below_summary: unknown placeholder(s) ['patient_name']"),
-    "source-not-a-url": ("rules/lab_holds.toml", 'url = "http://www.drugs.com/dosage/olumiant.html"', 'url = "drugs.com/dosage"',
+    "source-not-a-url": ("rules/lab_holds.toml", 'url = "https://www.drugs.com/dosage/olumiant.html"', 'url = "drugs.com/dosage"',
                          "rules/lab_holds.toml: sources.1.url: String should match pattern '^https?://'"),
     "invalid-toml": ("rules/lab_holds.toml", 'topic = "lab-hold"', "topic = lab-hold", "rules/lab_holds.toml: not valid TOML"),
     "rule-names-other-file": ("rules/lab_holds.toml", 'rule = "lab_holds"', 'rule = "renal_alert"',

@@ -289,4 +289,5 @@ def test_a_chart_open_on_therapy_with_no_labs_says_the_hold_checks_could_not_run
     drop = {rid: None for rid in ("anc", "lymphocytes", "hemoglobin", "alt", "ast")}
     quality = only(cards_for("patient-view", replace=drop, add=[on_therapy]), "data-quality")
     assert quality.indicator == "warning"
-    assert quality.summary.startswith("Lab-hold check not done: no ANC on record, no Lymphocyte count on record")
+    assert quality.summary == "Lab-hold check not done: no ANC, Lymphocyte count, Hemoglobin, ALT or AST on record"
+    assert "**Not checked: Lab-hold check**: no ANC, Lymphocyte count, Hemoglobin, ALT or AST on record" in quality.detail

@@ -51,16 +51,27 @@ class BaselineTest(ContentModel):
         return positive or any(facts.has(group) for group in self.not_with_conditions)
 
 
+class MissingWhy(ContentModel):
+    """What the summary says of the tests it lists: none on record, out of date, unreadable, or a mix."""
+
+    missing: str
+    stale: str
+    unreadable: str
+    mixed: str
+
+
 class BaselineLabs(RuleContent):
-    placeholders = frozenset({"tests", "count", "days", "window"})
+    placeholders = frozenset({"tests", "count", "why", "days", "window"})
 
     tests: list[BaselineTest] = Field(min_length=1)
     summary: str
     many_summary: str
+    summary_lists_at_most: int = Field(gt=0)  # more missing tests than this: the summary gives their count
+    why: MissingWhy
     intro_text: str
+    none_on_record_text: str
     stale_text: str
     unreadable_text: str
-    lookback_text: str
     order_label: str
     order_reason: str
 
@@ -90,22 +101,28 @@ def baseline_labs(facts: PatientFacts, content: BaselineLabs) -> list[Card]:
         return []  # not a new start: the monitoring rules apply
     if any(facts.lab(key).status == "unavailable" for test in content.tests for key in test.labs):
         return []  # lab results could not be fetched: the data-quality card says the check did not run
-    missing: list[tuple[BaselineTest, list[str]]] = []
+    missing: list[tuple[BaselineTest, list[LabReading]]] = []
     for test in content.tests:
         readings = [facts.lab(key) for key in test.labs]
         if any(r.current is not None for r in readings) or test.settled(facts):
             continue
-        missing.append((test, [_why(facts, content, r) for r in readings]))
+        # A result that is there but out of date or unreadable says more than "none on record" for another lab.
+        shown = [r for r in readings if r.status != "missing"]
+        missing.append((test, shown))
     if not missing:
         return []
 
+    kinds = {_kind(shown) for _, shown in missing}
+    why = getattr(content.why, kinds.pop()) if len(kinds) == 1 else content.why.mixed
     names = ", ".join(test.name for test, _ in missing)
-    summary = content.summary.format(tests=names, count=len(missing))
-    if len(summary) > SUMMARY_MAX:
-        summary = content.many_summary.format(count=len(missing))
+    summary = content.summary.format(tests=names, why=why)
+    if len(missing) > content.summary_lists_at_most or len(summary) > SUMMARY_MAX:
+        summary = content.many_summary.format(count=len(missing), why=why)
+    # Tests with nothing on record share one line; a result out of date or unreadable is shown with its date.
+    none = [test.name for test, shown in missing if not shown]
     lines = [content.intro_text, ""]
-    lines += [f"- **{test.name}**: " + "; ".join(why) for test, why in missing]
-    lines += ["", content.lookback_text]
+    lines += [f"- **{content.none_on_record_text}**: {', '.join(none)}"] if none else []
+    lines += [f"- **{test.name}**: " + "; ".join(_why(facts, content, r) for r in shown) for test, shown in missing if shown]
     actions = orders.order_tests(
         facts.patient_id, [(test.order.code, test.order.display) for test, _ in missing], content.order_reason
     )
@@ -120,11 +137,16 @@ def baseline_labs(facts: PatientFacts, content: BaselineLabs) -> list[Card]:
     ]
 
 
+def _kind(shown: list[LabReading]) -> str:
+    """Why a test is missing, as the summary says it (a ``MissingWhy`` field)."""
+    if not shown:
+        return "missing"
+    return "unreadable" if any(r.status == "unreadable" for r in shown) else "stale"
+
+
 def _why(facts: PatientFacts, content: BaselineLabs, reading: LabReading) -> str:
     if reading.status == "stale" and reading.result is not None:
         days = (facts.as_of - reading.result.day).days
         window = reading.lookback_days if reading.lookback_days is not None else "?"
         return f"{reading.result.describe()}, {content.stale_text.format(days=days, window=window)}"
-    if reading.status == "unreadable":
-        return f"{content.unreadable_text}: {reading.problem}"
-    return reading.describe()  # "no result on record"
+    return f"{content.unreadable_text}: {reading.problem}"

@@ -33,9 +33,9 @@ def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card | NotRu
     unreadable = [
         r for key, r in sorted(facts.labs.items()) if r.status == "unreadable" and key not in named_labs
     ]
-    lines = [f"- **Not checked: {n.check}**: {n.reason}" for n in safety]
+    lines = _not_checked(safety)
     lines += [f"- **Unavailable: {key}**: {why}" for key, why in sorted(facts.unavailable.items())]
-    lines += [f"- **Not checked: {n.check}**: {n.reason}" for n in said_here if not n.safety]
+    lines += _not_checked([n for n in said_here if not n.safety])
     lines += [f"- {r.label}: {r.problem}" for r in unreadable]
     lines += [f"- {issue.what}: {issue.why}" for issue in facts.data_issues]
     if not lines:
@@ -56,3 +56,13 @@ def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card | NotRu
             override_reasons=False,
         )
     ]
+
+
+def _not_checked(not_run: list[NotRun]) -> list[str]:
+    """One line per check that did not run, with every reason it did not (a check is named once)."""
+    reasons: dict[str, list[str]] = {}
+    for n in not_run:
+        reasons.setdefault(n.check, [])
+        if n.reason not in reasons[n.check]:
+            reasons[n.check].append(n.reason)
+    return [f"- **Not checked: {check}**: {'; '.join(why)}" for check, why in reasons.items()]

@@ -32,6 +32,7 @@ class DoseTexts(ContentModel):
     oat3_text: str
     older_text: str
     above_max_text: str
+    halve_text: str
     halve_once_text: str
     halve_from_max_text: str
     unknown_dose_text: str
@@ -136,8 +137,6 @@ def _order_card(
 ) -> Card | None:
     texts, reasons = content.texts, content.reasons
     dose, egfr = order.daily_dose_mg, facts.egfr
-    order_line = f"**Order:** {order.name} ({order.resource}), daily dose {order.dose_text}."
-
     if egfr is not None and egfr.below(content.egfr_not_recommended_below.value):
         limit = f"{content.egfr_not_recommended_below.value:g}"
         if order.is_draft:
@@ -148,7 +147,7 @@ def _order_card(
         return card(
             content,
             summary=content.not_recommended_summary.format(egfr=f"{egfr.comparator or ''}{egfr.value:g}", limit=limit),
-            detail=f"{order_line}\n\n- **{egfr.describe()}**: {texts.renal_severe_text}",
+            detail=f"- **{egfr.describe()}**: {texts.renal_severe_text}",
             indicator="critical",
             basis_line=content.basis_label_note,
             suggestions=[Suggestion(label=stop_label, is_recommended=True, actions=[stop])] if stop else [],
@@ -187,11 +186,11 @@ def _order_card(
     if not findings:
         return None
 
-    findings_list = "\n".join(line for f in findings for line in f.lines)
-    detail = [order_line, findings_list]
+    # The summary names the order and its dose; the detail says what fired, and the label's halving once.
+    detail = ["\n".join(line for f in findings for line in f.lines)]
     halving = renal or bool(oat3)
-    if renal and oat3:
-        detail.append(texts.halve_once_text)
+    if halving:
+        detail.append(texts.halve_once_text if renal and oat3 else texts.halve_text)
     if egfr is None and facts.egfr_problem:
         detail.append(texts.egfr_missing_text.format(problem=facts.egfr_problem))
     if facts.age is None and (dose is None or dose > content.older_dose_above.value):

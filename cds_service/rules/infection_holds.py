@@ -51,7 +51,7 @@ class LabScreen(ContentModel):
 
 
 class InfectionHolds(RuleContent):
-    placeholders = frozenset({"findings", "finding", "date", "started"})
+    placeholders = frozenset({"findings", "finding", "date", "started", "drafted"})
 
     condition_holds: list[ConditionHold] = Field(min_length=1)
     latent_tb: LatentTb
@@ -92,8 +92,8 @@ class Finding:
     text: str
 
     def markdown(self) -> str:
-        data = "; ".join(self.evidence)
-        return f"- **{self.short[:1].upper()}{self.short[1:]}**: {data}. {self.text}"
+        # The summary names the finding; its line says the data that fired it and what to do.
+        return f"- **{'; '.join(self.evidence)}**: {self.text}"
 
 
 @rule("infection_holds", InfectionHolds)
@@ -179,7 +179,7 @@ def _latent_tb(facts: PatientFacts, content: InfectionHolds) -> list[Finding]:
         status = spec.too_recent_text.format(started=started)
     elif treatments:
         drafted = ", ".join(f"{m.name} ({m.resource})" for m in treatments)
-        status = f"{spec.drafted_text} Being ordered now: {drafted}."
+        status = spec.drafted_text.format(drafted=drafted)
     elif "medications" in facts.unavailable:
         status = spec.medications_unknown_text
     else:

@@ -61,12 +61,15 @@ class LabHolds(RuleContent):
 @rule("lab_holds", LabHolds)
 def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
     found: list[Card | NotRun] = []
+    never_done: list[str] = []  # on therapy, labs with no result at all: said together, in one line
     for threshold in content.thresholds:
         reading = facts.lab(threshold.lab)
         result = reading.current
         if not isinstance(result, LabResult):
-            gap = _not_decided(facts, reading, content.check_name)
-            found += [gap] if gap else []
+            if facts.on_baricitinib and reading.status == "missing":
+                never_done.append(reading.label)
+            elif gap := _not_decided(facts, reading, content.check_name):
+                found.append(gap)
             continue
         if threshold.below is not None:
             limit = f"{threshold.below.value:g} {result.shown_unit}"
@@ -89,11 +92,8 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
             continue
         fields = {"lab": result.label, "value": result.shown_value, "unit": result.shown_unit,
                   "date": result.day.isoformat(), "limit": limit}  # fmt: skip
-        basis = (
-            "US Olumiant label threshold."
-            if threshold.basis == "label"
-            else "Practice threshold, not in the US label."
-        )
+        # The threshold's own basis, not the rule's mixed one: a label hold and a practice warning say which.
+        basis = "US label threshold." if threshold.basis == "label" else "Practice threshold, not US label text."
         detail = f"**{result.describe()}** ({result.resource}) is {why}.\n\n{threshold.action_text}"
         label_hold = threshold.basis == "label"
         found.append(
@@ -102,7 +102,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
                 summary=(summary if label_hold else content.practice_summary).format(**fields),
                 indicator="critical" if label_hold else "warning",
                 detail=detail,
-                basis_line=f"Basis: {basis}",
+                basis_line=basis,
                 suggestions=stop_baricitinib(
                     facts,
                     remove_label=content.remove_label,
@@ -112,22 +112,23 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
                 selection_behavior="at-most-one",
             )
         )
+    if never_done:
+        listed = never_done[0] if len(never_done) == 1 else f"{', '.join(never_done[:-1])} or {never_done[-1]}"
+        found.append(NotRun(content.check_name, f"no {listed} on record", True, brief=f"no {listed} on record"))
     return found
 
 
 def _not_decided(facts: PatientFacts, reading: LabReading, check: str) -> NotRun | None:
-    """Why the hold check of a lab with no current, readable result was not done (None: it is not this
-    rule's to say: the lab results are unavailable, or a new start's baseline card asks for them)."""
+    """Why the hold check of a lab with an unreadable or out-of-date result was not done (None: it is not
+    this rule's to say: the lab results are unavailable, or a new start's baseline card asks for them)."""
     label = reading.label
     if reading.status == "unreadable":
         brief = f"{label} of {reading.taken} unreadable" if reading.taken else f"{label} unreadable"
         return NotRun(
             check, f"the newest {label} cannot be read: {reading.problem}", True, reading.lab, brief
         )
-    if not facts.on_baricitinib or reading.status == "unavailable":
-        return None
-    if reading.status == "stale" and reading.result is not None:
+    if facts.on_baricitinib and reading.status == "stale" and reading.result is not None:
         last = reading.result.day.isoformat()
         why = f"no current {label}; the last, of {last}, is out of date"
         return NotRun(check, why, True, reading.lab, f"no {label} since {last}")
-    return NotRun(check, f"no {label} on record", True, reading.lab, f"no {label} on record")
+    return None

@@ -1,7 +1,8 @@
 """Monitoring due: for a patient on baricitinib, CBC or ALT/AST overdue by the project's practice schedule
 (weeks 4 and 12 after the start, then every 3 months), and the periodic TB test (the label asks for latent-TB
 testing during therapy; yearly is practice) unless TB is already known. The label only says "according to
-routine patient management", and the card says the schedule is practice.
+routine patient management", and the card says the schedule is practice. It is the one card of due monitoring
+on a chart open, so it says per test only when it was last done.
 
 The latest scheduled time point that is more than the grace period in the past is the one that must be
 covered: a test is overdue when its latest valid result is older than that time point (less a few days
@@ -37,7 +38,7 @@ class PeriodicTest(BaselineTest):
 
 
 class MonitoringDue(RuleContent):
-    placeholders = frozenset({"tests", "start", "point", "due", "schedule"})
+    placeholders = frozenset({"tests", "start", "point", "due", "schedule", "date"})
 
     first_checks: list[Quantity] = Field(min_length=1)
     then_every: Quantity
@@ -47,6 +48,8 @@ class MonitoringDue(RuleContent):
     periodic: list[PeriodicTest] = Field(default_factory=list)
     summary: str
     schedule_text: str
+    last_text: str
+    none_text: str
     unreadable_text: str
     order_label: str
     order_reason: str
@@ -98,13 +101,13 @@ def monitoring_due(facts: PatientFacts, content: MonitoringDue) -> list[Card]:
     if points:
         covered_from = points[-1] - timedelta(days=content.early_allowance.value)
         for test in content.tests:
-            why = [_why(content, r) for key in test.labs if not _covered(r := facts.lab(key), covered_from)]
-            if why:
-                overdue.append((test, points[-1], why))
+            uncovered = [r for key in test.labs if not _covered(r := facts.lab(key), covered_from)]
+            if uncovered:
+                overdue.append((test, points[-1], [_why(content, uncovered)]))
     for periodic in content.periodic:
         due = _periodic_due(facts, periodic, start)
         if due is not None and due <= overdue_before:
-            why = [_why(content, facts.lab(key)) for key in periodic.labs] + [periodic.why_text]
+            why = [_why(content, [facts.lab(key) for key in periodic.labs]), periodic.why_text]
             overdue.append((periodic, due, why))
     if not overdue:
         return []
@@ -145,12 +148,21 @@ def _covered(reading: LabReading, covered_from: date) -> bool:
     )
 
 
-def _why(content: MonitoringDue, reading: LabReading) -> str:
-    if reading.result is not None:
-        return f"last {reading.result.describe()}"
-    if reading.status == "unreadable":
-        return f"{content.unreadable_text}: {reading.problem}"
-    return reading.describe()  # no result on record
+def _why(content: MonitoringDue, readings: list[LabReading]) -> str:
+    """When each lab was last done (the date is what makes it due; a value is the lab-hold card's), said once
+    when the labs of a test agree."""
+
+    def said(reading: LabReading) -> str:
+        if reading.result is not None:
+            return content.last_text.format(date=reading.result.day.isoformat())
+        if reading.status == "unreadable":
+            return f"{content.unreadable_text}: {reading.problem}"
+        return content.none_text
+
+    each = [said(r) for r in readings]
+    if len(set(each)) == 1:
+        return each[0]
+    return "; ".join(f"{r.label} {text}" for r, text in zip(readings, each, strict=True))
 
 
 def _add_months(day: date, months: int) -> date:

@@ -49,20 +49,18 @@ def test_a_new_start_with_every_baseline_current_gets_no_card(evaluate):
 def test_a_new_start_with_no_labs_orders_every_baseline_test_and_no_lipids(evaluate):
     card = only(evaluate("order-select", "baseline-no-labs", ORDER), "baseline-labs")
     assert card.indicator == "warning"
-    assert card.summary == "10 baseline tests missing or out of date before starting baricitinib"
+    assert card.summary == "Order 10 baseline tests: none on record"
     assert card.selection_behavior == "at-most-one"
     assert ordered(card) == list(ALL_TESTS)
     assert not LIPID_CODES & set(ordered(card))
-    for name in ALL_TESTS.values():
-        assert f"- **{name}**: " in card.detail
-    assert "Serum creatinine: no result on record; eGFR: no result on record" in card.detail
-    assert "are practice, not label text" in card.detail
+    assert "- **None on record**: " + ", ".join(ALL_TESTS.values()) in card.detail
+    assert card.detail.endswith("_US label; thresholds and timing are practice._")  # look-back windows
 
 
 @pytest.mark.parametrize("hook", ["order-sign", "medication-prescribe"])
 def test_every_order_hook_checks_the_baseline(evaluate, hook):
     card = only(evaluate(hook, "baseline-no-renal", ORDER), "baseline-labs")
-    assert card.summary == "Baseline tests due before starting baricitinib: creatinine/eGFR"
+    assert card.summary == "Order baseline creatinine/eGFR: none on record"
     assert ordered(card) == ["2160-0"]
 
 
@@ -79,7 +77,7 @@ def test_a_result_at_its_look_back_window_still_counts(evaluate):
 
 def test_a_result_one_day_past_its_look_back_window_is_out_of_date(evaluate):
     card = only(evaluate("order-select", "baseline-alt-91-days", ORDER), "baseline-labs")
-    assert card.summary == "Baseline tests due before starting baricitinib: ALT"
+    assert card.summary == "Order baseline ALT: out of date"
     assert "- **ALT**: ALT 22 U/L on 2026-08-26, 91 days old, past its 90-day look-back window" in card.detail
     assert ordered(card) == ["1742-6"]
 
@@ -96,6 +94,7 @@ def test_an_out_of_date_hepatitis_b_screen(evaluate):
 def test_an_unreadable_result_is_missing_and_says_why(evaluate):
     cards = evaluate("order-select", "baseline-unreadable-hemoglobin", ORDER)
     card = only(cards, "baseline-labs")
+    assert card.summary == "Order baseline hemoglobin: result unreadable"
     assert (
         "- **hemoglobin**: result could not be read: "
         "Hemoglobin 12.5 mg of 2026-11-10: unit cannot be converted to g/dL" in card.detail
@@ -106,7 +105,7 @@ def test_an_unreadable_result_is_missing_and_says_why(evaluate):
 
 def test_an_entered_in_error_result_does_not_count(evaluate):
     card = only(evaluate("order-select", "baseline-igra-entered-in-error", ORDER), "baseline-labs")
-    assert "- **TB IGRA**: TB interferon-gamma release assay: no result on record" in card.detail
+    assert "- **None on record**: TB IGRA" in card.detail
     assert ordered(card) == ["71773-6"]
 
 

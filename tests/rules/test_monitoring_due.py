@@ -32,18 +32,11 @@ def test_recent_monitoring_is_quiet(evaluate):
 def test_an_overdue_cbc_is_named_with_its_last_result_and_ordered(evaluate):
     card = only(evaluate("patient-view", "monitoring-cbc-overdue"), "monitoring-due")
     assert card.indicator == "info"
-    assert (
-        card.summary
-        == "Baricitinib monitoring overdue: CBC with differential (check due 2026-10-24; practice schedule)"
-    )
-    assert (
-        "Practice schedule, not in the US label: weeks 4 and 12 after the start, then every 3 months."
-        in card.detail
-    )
-    assert "routine patient management, with no fixed schedule" in card.detail
-    assert "the check due on 2026-10-24 needs a result from 2026-10-17 or later" in card.detail
-    assert "last ANC 3200 cells/uL (reported 3.2 10*3/uL) on 2026-10-01" in card.detail
-    assert "Basis: practice rule, not in the US label." in card.detail
+    assert card.summary == "Order overdue monitoring: CBC with differential (due 2026-10-24)"
+    assert "Schedule: weeks 4 and 12 after the start, then every 3 months; on baricitinib since 2026-05-01." in card.detail
+    assert "A result from 2026-10-17 or later counts." in card.detail
+    assert "- **CBC with differential**: last 2026-10-01" in card.detail
+    assert card.detail.endswith("_Practice rule, not US label text._")
     assert card.selection_behavior == "at-most-one"
     assert ordered(card) == [CBC_PANEL]
 
@@ -54,18 +47,15 @@ def test_a_result_on_the_first_day_of_the_allowance_covers_the_check(evaluate):
 
 def test_a_result_one_day_earlier_does_not(evaluate):
     card = only(evaluate("patient-view", "monitoring-cbc-day-before-allowance"), "monitoring-due")
-    assert "on 2026-10-16" in card.detail
+    assert "- **CBC with differential**: last 2026-10-16" in card.detail
     assert ordered(card) == [CBC_PANEL]
 
 
 def test_week_4_is_overdue_14_days_after_it(evaluate):
     # Started 2026-10-14: week 4 is 2026-11-11, 14 days before 2026-11-25; the last labs predate the start.
     card = only(evaluate("patient-view", "monitoring-week-4-overdue"), "monitoring-due")
-    assert card.summary == (
-        "Baricitinib monitoring overdue: CBC with differential, ALT, AST "
-        "(check due 2026-11-11; practice schedule)"
-    )
-    assert "- **ALT**: last ALT 22 U/L on 2026-10-01" in card.detail
+    assert card.summary == "Order overdue monitoring: CBC with differential, ALT, AST (due 2026-11-11)"
+    assert "- **ALT**: last 2026-10-01" in card.detail
     assert ordered(card) == [CBC_PANEL, ALT, AST]
 
 
@@ -79,7 +69,7 @@ def test_later_time_points_follow_every_3_months_after_week_12(evaluate):
     # Started 2026-05-01: week 12 is 2026-07-24, then 2026-10-24 and 2027-01-24; on 2027-02-07 the check of
     # 2027-01-24 is overdue, and the results of 2026-11-10 no longer cover it.
     card = only(evaluate("patient-view", "sle-on-baricitinib", as_of=date(2027, 2, 7)), "monitoring-due")
-    assert "(check due 2027-01-24; practice schedule)" in card.summary
+    assert "(due 2027-01-24)" in card.summary
     assert monitoring_cards(evaluate("patient-view", "sle-on-baricitinib", as_of=date(2027, 2, 6))) == []
 
 
@@ -88,14 +78,14 @@ def test_later_time_points_follow_every_3_months_after_week_12(evaluate):
     [
         (
             "monitoring-alt-unreadable",
-            "latest result could not be read, so it does not count: ALT 22 mg of 2026-11-10",
+            "unreadable, does not count: ALT 22 mg of 2026-11-10",
         ),
-        ("monitoring-alt-entered-in-error", "ALT: no result on record"),
+        ("monitoring-alt-entered-in-error", "none on record"),
     ],
 )
 def test_an_unreadable_or_entered_in_error_result_counts_as_not_done(evaluate, patient, why):
     card = only(evaluate("patient-view", patient), "monitoring-due")
-    assert card.summary == "Baricitinib monitoring overdue: ALT (check due 2026-10-24; practice schedule)"
+    assert card.summary == "Order overdue monitoring: ALT (due 2026-10-24)"
     assert f"- **ALT**: {why}" in card.detail
     assert ordered(card) == [ALT]
 
@@ -124,9 +114,8 @@ def test_when_lab_results_could_not_be_fetched_nothing_is_said_to_be_overdue(eva
 
 def test_a_negative_igra_a_year_old_makes_the_tb_test_due_as_practice(evaluate):
     card = only(evaluate("patient-view", "monitoring-igra-due"), "monitoring-due")
-    assert card.summary == "Baricitinib monitoring overdue: TB IGRA (check due 2026-11-11; practice schedule)"
-    assert "last TB interferon-gamma release assay negative (reported 'Negative') on 2025-11-11" in card.detail
-    assert "the yearly interval is practice" in card.detail
+    assert card.summary == "Order overdue monitoring: TB IGRA (due 2026-11-11)"
+    assert "- **TB IGRA**: last 2025-11-11; label: TB testing during therapy; yearly is practice" in card.detail
     assert ordered(card) == ["71773-6"]
 
 
@@ -134,3 +123,14 @@ def test_a_negative_igra_a_year_old_makes_the_tb_test_due_as_practice(evaluate):
                          ids=["a-day-short-of-due", "known-positive-is-not-re-tested"])  # fmt: skip
 def test_no_tb_test_before_it_is_due_or_after_a_positive(evaluate, patient):
     assert all("TB IGRA" not in c.summary for c in evaluate("patient-view", patient) if c.topic == "monitoring-due")
+
+
+def test_the_labs_of_one_test_are_named_when_they_differ(content):
+    from datetime import datetime
+
+    from cds_service.facts import LabReading, LabResult
+    from cds_service.rules.monitoring_due import _why
+
+    anc = LabResult("anc", "ANC", 3200, "/uL", "3.2", datetime(2026, 10, 1), "Observation/anc")
+    readings = [LabReading("anc", "ANC", "stale", anc), LabReading("hemoglobin", "Hemoglobin", "missing")]
+    assert _why(content.rules["monitoring_due"], readings) == "ANC last 2026-10-01; Hemoglobin none on record"
