@@ -37,7 +37,8 @@ def plan(situations: Iterable[str], cards: list[Card], content: Content) -> list
     for bundle in content.bundles.bundles:
         if bundle.applies_to not in present:
             continue
-        held = [c for c in cards if c.topic in bundle.holds and _holdable(c)]
+        order = list(bundle.holds)  # items in the order the content lists them
+        held = sorted((c for c in cards if c.topic in bundle.holds and _holdable(c)), key=lambda c: order.index(c.topic))
         if held:
             found.append(Planned(bundle, held, frozenset().union(*(c.lists_labs for c in held))))
     return found
@@ -46,7 +47,7 @@ def plan(situations: Iterable[str], cards: list[Card], content: Content) -> list
 def fold(planned: list[Planned], not_run: list[NotRun]) -> list[NotRun]:
     """``not_run`` with the checks that wait on a listed result marked as said by the bundle's card."""
     listed = frozenset().union(*(p.lists_labs for p in planned))
-    return [replace(n, folded=True) if n.lab in listed else n for n in not_run]
+    return [replace(n, folded=True) if n.labs and listed.issuperset(n.labs) else n for n in not_run]
 
 
 def apply(planned: list[Planned], cards: list[Card], not_run: list[NotRun], content: Content) -> list[Card]:
@@ -60,7 +61,7 @@ def apply(planned: list[Planned], cards: list[Card], not_run: list[NotRun], cont
         if p is None:
             out.append(c)
         elif c is p.held[0]:
-            waiting = [n for n in not_run if n.folded and n.lab in p.lists_labs]
+            waiting = [n for n in not_run if n.folded and p.lists_labs.issuperset(n.labs)]
             out.append(_bundle_card(p, waiting, content))
     return out
 

@@ -201,11 +201,13 @@ def test_every_rule_cites_a_source_and_says_its_basis(content):
 
 
 def test_content_export_is_a_markdown_table_with_a_row_per_rule_then_the_unit_strings(content):
-    rules, units, left_out = content_table(content).split("\n\n## ")
+    rules, units, left_out, bundles, silencing = content_table(content).split("\n\n## ")
     table = rules.splitlines()
     assert len(units.splitlines()) == 4 + len(content.units.written)
     assert len(left_out.splitlines()) == 4 + len(content.left_out.items)
     assert "| Label section 5.8 (06/2026 change): title and text | NOT FOUND" in left_out
+    assert len(bundles.splitlines()) == 4 + len(content.bundles.bundles)
+    assert len(silencing.splitlines()) == 4 + len(content.silencing.silence)
     assert table[0].startswith("| topic | rule |")
     assert len(table) == 2 + len(content.rules)
     assert any("| lab-hold | lab_holds | critical |" in row for row in table)

@@ -196,15 +196,15 @@ class VaccineOrder:
 
 @dataclass(frozen=True)
 class NotRun:
-    """A check that could not run. ``safety``: a hold or dose check, said as a warning; ``lab``: the lab
-    whose result it needed, so the data-quality card does not name the same result twice."""
+    """A check that could not run. ``safety``: a hold or dose check, said as a warning; ``labs``: the labs
+    whose results it needed, so that no card names the same result twice."""
 
     check: str
     reason: str
     safety: bool = False
-    lab: str | None = None
+    labs: tuple[str, ...] = ()
     brief: str = ""  # a few words for the card's summary ("ANC of 2026-11-30 unreadable")
-    folded: bool = False  # said by a card that lists its lab as due, not by the data-quality card
+    folded: bool = False  # said by a card that lists its labs as due, not by the data-quality card
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def data_quality(facts: PatientFacts, content: DataQuality) -> list[Card | NotRu
     # A folded check is said on the card that orders the result it waits on.
     said_here = [n for n in facts.checks_not_run if not n.folded]
     safety = [n for n in said_here if n.safety]
-    named_labs = {n.lab for n in facts.checks_not_run if n.lab}
+    named_labs = {lab for n in facts.checks_not_run for lab in n.labs}
     unreadable = [
         r for key, r in sorted(facts.labs.items()) if r.status == "unreadable" and key not in named_labs
     ]

@@ -118,13 +118,13 @@ def _not_decided(facts: PatientFacts, content: DoseAdjustment) -> list[Card | No
     gaps: list[Card | NotRun] = []
     egfr = facts.egfr
     if egfr is None and facts.egfr_problem and "observations" not in facts.unavailable:
-        gaps.append(NotRun(content.renal_check_name, facts.egfr_problem, True, "egfr", "no usable eGFR"))
+        gaps.append(NotRun(content.renal_check_name, facts.egfr_problem, True, ("egfr",), "no usable eGFR"))
     elif egfr is not None:
         for limit in (content.egfr_not_recommended_below, content.egfr_halve_below):
             if egfr.below(limit.value) is None:
                 brief = f"eGFR {egfr.comparator}{egfr.value:g} undecided"
                 why = f"{egfr.describe()} does not show whether it is below {limit.value:g}"
-                gaps.append(NotRun(content.renal_check_name, why, True, "egfr", brief))
+                gaps.append(NotRun(content.renal_check_name, why, True, ("egfr",), brief))
                 break
     doses = [o.daily_dose_mg for o in facts.baricitinib_drafts]  # none on a chart open: renal only there
     if facts.age is None and any(d is None or d > content.older_dose_above.value for d in doses):

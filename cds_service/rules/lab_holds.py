@@ -61,13 +61,13 @@ class LabHolds(RuleContent):
 @rule("lab_holds", LabHolds)
 def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
     found: list[Card | NotRun] = []
-    never_done: list[str] = []  # on therapy, labs with no result at all: said together, in one line
+    never_done: list[LabReading] = []  # on therapy, labs with no result at all: said together, in one line
     for threshold in content.thresholds:
         reading = facts.lab(threshold.lab)
         result = reading.current
         if not isinstance(result, LabResult):
             if facts.on_baricitinib and reading.status == "missing":
-                never_done.append(reading.label)
+                never_done.append(reading)
             elif gap := _not_decided(facts, reading, content.check_name):
                 found.append(gap)
             continue
@@ -86,7 +86,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
             why = f"above {limit}; upper limit of normal {uln:g} {result.shown_unit} from {uln_source}"
         if held is None:
             why = f"{result.label} {result.shown} on {result.day.isoformat()} does not show whether it is past {limit}"
-            found.append(NotRun(content.check_name, why, True, threshold.lab, f"{result.label} {result.shown} undecided"))
+            found.append(NotRun(content.check_name, why, True, (threshold.lab,), f"{result.label} {result.shown} undecided"))
             continue
         if not held:
             continue
@@ -113,8 +113,10 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
             )
         )
     if never_done:
-        listed = never_done[0] if len(never_done) == 1 else f"{', '.join(never_done[:-1])} or {never_done[-1]}"
-        found.append(NotRun(content.check_name, f"no {listed} on record", True, brief=f"no {listed} on record"))
+        names = [r.label for r in never_done]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        labs = tuple(r.lab for r in never_done)
+        found.append(NotRun(content.check_name, f"no {listed} on record", True, labs, f"no {listed} on record"))
     return found
 
 
@@ -125,10 +127,10 @@ def _not_decided(facts: PatientFacts, reading: LabReading, check: str) -> NotRun
     if reading.status == "unreadable":
         brief = f"{label} of {reading.taken} unreadable" if reading.taken else f"{label} unreadable"
         return NotRun(
-            check, f"the newest {label} cannot be read: {reading.problem}", True, reading.lab, brief
+            check, f"the newest {label} cannot be read: {reading.problem}", True, (reading.lab,), brief
         )
     if facts.on_baricitinib and reading.status == "stale" and reading.result is not None:
         last = reading.result.day.isoformat()
         why = f"no current {label}; the last, of {last}, is out of date"
-        return NotRun(check, why, True, reading.lab, f"no {label} since {last}")
+        return NotRun(check, why, True, (reading.lab,), f"no {label} since {last}")
     return None
