@@ -69,11 +69,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def served(workdir: Path) -> Iterator[tuple[int, int]]:
-    """``cds-service serve`` on 127.0.0.1 (settings from the environment, a temporary SQLite file)."""
+def served(workdir: Path, settings: dict[str, str] | None = None) -> Iterator[tuple[int, int]]:
+    """``cds-service serve`` on 127.0.0.1 (settings from the environment and ``settings``, CDS_* names;
+    a temporary SQLite file)."""
     port = _free_port()
     env = {
         **os.environ,
+        **(settings or {}),
         "CDS_HOST": "127.0.0.1",
         "CDS_PORT": str(port),
         "CDS_DATABASE_URL": f"sqlite:///{workdir / 'load.sqlite3'}",
@@ -91,9 +93,12 @@ def served(workdir: Path) -> Iterator[tuple[int, int]]:
         while True:
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    break
+                try:
+                    connection.request("GET", "/healthz")
+                    if connection.getresponse().status == 200:
+                        break
+                finally:
+                    connection.close()
             except OSError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
@@ -176,6 +181,8 @@ def _python(port: int, body: bytes, seconds: float, connections: int) -> dict[st
     errors = sum(e for _, e in results)
 
     def pct(p: float) -> float:
+        if not latencies:  # every call failed
+            return float("nan")
         return latencies[max(0, min(len(latencies) - 1, round(p / 100 * len(latencies) + 0.5) - 1))] * 1000
 
     return {
@@ -186,7 +193,7 @@ def _python(port: int, body: bytes, seconds: float, connections: int) -> dict[st
         "p50_ms": pct(50),
         "p90_ms": pct(90),
         "p99_ms": pct(99),
-        "max_ms": latencies[-1] * 1000,
+        "max_ms": pct(100),
     }
 
 

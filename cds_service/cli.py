@@ -70,11 +70,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from . import auth, cors
+    from . import auth, cors, server
 
     host = args.host or settings.host
     port = args.port or settings.port
-    workers = args.workers or settings.workers
+    if args.workers:
+        settings = settings.model_copy(update={"workers": args.workers})
     try:  # the trust settings are checked here, where the bind address is known, before gunicorn starts
         auth.check_open_mode(settings, host)
         if settings.trusted_clients is not None:
@@ -87,9 +88,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     command = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "--workers", str(workers),
+        *server.gunicorn_options(settings),
         "--preload",  # load and check the content once, before forking; a bad file stops the master
-        "--timeout", "60",
         "cds_service.wsgi:app",
     ]  # fmt: skip
     os.execv(sys.executable, command)

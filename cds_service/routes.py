@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import openapi
 from .auth import request_fhir_servers
@@ -132,7 +132,7 @@ def _service(service_id: str) -> ServiceDeclaration:
 def _json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported-media-type", "send the body as application/json")
-    raw = request.get_data(cache=False)
+    raw = _body_bytes()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -140,6 +140,24 @@ def _json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "malformed-json", "the body must be a JSON object")
     return body
+
+
+def http_error_body(exc: HTTPException, message: str | None = None) -> dict[str, str]:
+    """An HTTP error's JSON body; also written by the server for requests it refuses before the app runs."""
+    code = (exc.name or "error").lower().replace(" ", "-")
+    return {"code": code, "message": message or exc.description or code}
+
+
+def _body_bytes() -> bytes:
+    """The body, 413 past the limit however it is framed. A chunked body has no Content-Length to check
+    first, and Werkzeug stops reading it at the limit without a word; reading one byte more tells a body
+    over the limit from one that fits exactly."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    request.max_content_length = limit + 1
+    raw = request.get_data(cache=False)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def _problems(exc: ValidationError) -> list[dict[str, str]]:
@@ -198,9 +216,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        code = (exc.name or "error").lower().replace(" ", "-")
         messages = {413: f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}
-        return json_response({"code": code, "message": messages.get(exc.code or 0, exc.description or code)}, exc.code or 500)
+        return json_response(http_error_body(exc, messages.get(exc.code or 0)), exc.code or 500)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -102,6 +102,42 @@ class Settings(BaseSettings):
         "(412 if it is the patient).",
     )
 
+    # --- server model and slow clients (issue 13): gunicorn gthread workers under `cds-service serve` ---
+    threads: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Threads per gunicorn worker, each serving one connection at a time. A connection "
+        "that sends its headers slowly, or a call waiting on a slow FHIR server, holds one; the rest answer.",
+    )
+    worker_timeout: int = Field(
+        default=60,
+        ge=1,
+        description="Seconds a gunicorn worker may go without reporting alive before it is restarted.",
+    )
+    graceful_timeout: int = Field(
+        default=30,
+        ge=1,
+        description="Seconds a stopping worker has to finish the calls under way before it is killed.",
+    )
+    keepalive: int = Field(
+        default=5,
+        ge=0,
+        description="Seconds an idle kept-alive connection stays open (0: close after each response).",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=8190,
+        description="Largest request header line (name, value) in bytes, so that 8-16 KB bearer tokens "
+        "fit; longer gets 431 request-header-fields-too-large.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection has to send its request line and headers once a thread takes "
+        "it up; later, it gets 408 and is closed (a slow-header client holds a thread that long at most).",
+    )
+
     @field_validator("cors_origins", "fhir_servers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
@@ -217,6 +218,30 @@ def test_body_over_the_limit_is_413(tmp_path):
     body = request_for("order-select")
     response = small.test_client().post("/cds-services/baricitinib-order-select", json=body)
     error(response, 413, "request-entity-too-large")
+
+
+def chunked_post(client, body: bytes):
+    """A POST framed as a chunked body: no Content-Length, the server marks where the body ends."""
+    return client.post(
+        "/cds-services/baricitinib-order-select",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_cut_at_the_limit(tmp_path):
+    small = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", max_body_bytes=2000))
+    body = json.dumps(request_for("order-select")).encode()
+    error(chunked_post(small.test_client(), body), 413, "request-entity-too-large")
+    error(chunked_post(small.test_client(), b" " * 2001), 413, "request-entity-too-large")
+    error(chunked_post(small.test_client(), b" " * 2000), 400, "malformed-json")  # exactly the limit is read
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(client):
+    response = chunked_post(client, json.dumps(request_for("order-select")).encode())
+    assert response.status_code == 200 and response.get_json()["cards"]
 
 
 def test_wrong_method_is_json_405(client):
