@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from flask import Flask
 
-from . import auth, cors, feedback_store, routes
+from . import auth, cors, feedback_store, metrics, routes
 from . import content as content_module
 from .collector import CollectorPausedDuringCalls
 from .pipeline import Runtime
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     store = feedback_store.init_app(app, settings)
     routes.register(app)
+    metrics.init_app(app, settings)
     auth.init_app(app, settings, store.engine)  # after routes: its check runs after the request clock starts
     cors.init_app(app, settings)
     app.wsgi_app = CollectorPausedDuringCalls(app.wsgi_app)  # type: ignore[method-assign]

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 _KEY_TYPE = {"E": "EC", "R": "RSA", "P": "RSA"}
-EXEMPT_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi_document"})
+EXEMPT_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi_document", "cds.metrics"})
 UNAUTHORIZED = {
     "code": "unauthorized",
     "message": "a valid bearer token from a trusted CDS client is required",
@@ -478,7 +478,7 @@ def init_app(app: Flask, settings: Settings, engine: Any) -> Authenticator | Non
     session = requests.Session()
     authenticator = Authenticator(
         clients,
-        ReplayCache(engine),
+        ReplayCache(engine, timeout=settings.store_timeout, memory_fallback=settings.replay_memory_fallback),
         JwksFetcher(session, settings.jwks_cache_seconds),
         leeway=settings.jwt_leeway,
         max_lifetime=settings.jwt_max_lifetime,
