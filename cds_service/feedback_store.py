@@ -184,11 +184,6 @@ class FeedbackStore:
         """The store's engine, shared by the other tables kept in the same database (the JWT replay cache)."""
         return self._engine
 
-    def ping(self) -> None:
-        """Raise if the database cannot be reached; for the health check."""
-        with self._engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
     def check_writable(self) -> None:
         """Commit one write, within the deadline; ``StoreUnavailable`` when the store cannot take it."""
 

@@ -317,7 +317,7 @@ def test_init_app_opens_the_configured_store(store_url: str) -> None:
     store = init_app(app, Settings(database_url=store_url))
     try:
         assert get_store(app) is store
-        store.ping()
+        store.check_writable()
     finally:
         store.dispose()
 
