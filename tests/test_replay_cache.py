@@ -19,7 +19,11 @@ from cds_service.store_deadline import StoreUnavailable
 from tests.auth_helpers import BASE_URL, ISSUER, ClientsFile, Signer, default_client
 from tests.db_helpers import read_rows, sqlite_write_lock
 
-LATER = datetime.now(UTC) + timedelta(minutes=5)
+
+def later() -> datetime:
+    """A token expiry 5 minutes ahead of now (not of when this module was imported)."""
+    return datetime.now(UTC) + timedelta(minutes=5)
+
 HOOK_PATH = "/cds-services/baricitinib-order-select"
 
 
@@ -40,11 +44,11 @@ def test_an_unreachable_store_falls_back_to_this_workers_memory(sqlite_store, mo
     cache = ReplayCache(store.engine, timeout=0.3)
     before = memory_claims()
     with sqlite_write_lock(path):
-        assert cache.claim(ISSUER, "during", LATER)
-        assert not cache.claim(ISSUER, "during", LATER)  # replayed to the same worker: refused
+        assert cache.claim(ISSUER, "during", later())
+        assert not cache.claim(ISSUER, "during", later())  # replayed to the same worker: refused
     assert memory_claims() - before == 1
-    assert not cache.claim(ISSUER, "during", LATER)  # the database is back but never heard of it
-    assert cache.claim(ISSUER, "after", LATER)
+    assert not cache.claim(ISSUER, "during", later())  # the database is back but never heard of it
+    assert cache.claim(ISSUER, "after", later())
     assert [row["jti"] for row in read_rows(f"sqlite:///{path}", jwt_replay)] == ["after"]
 
 
@@ -52,19 +56,19 @@ def test_without_the_memory_fallback_an_unreachable_store_refuses(sqlite_store) 
     store, path = sqlite_store
     cache = ReplayCache(store.engine, timeout=0.3, memory_fallback=False)
     with sqlite_write_lock(path), pytest.raises(StoreUnavailable):
-        cache.claim(ISSUER, "during", LATER)
-    assert cache.claim(ISSUER, "during", LATER)
+        cache.claim(ISSUER, "during", later())
+    assert cache.claim(ISSUER, "during", later())
 
 
 def test_the_memory_keeps_live_tokens_only_and_refuses_when_full_of_them() -> None:
     memory = MemoryReplayCache(capacity=2)
     now = datetime.now(UTC)
     assert memory.claim(ISSUER, "expired", now - timedelta(seconds=1))
-    assert memory.claim(ISSUER, "live", LATER)
-    assert memory.claim(ISSUER, "next", LATER)  # the expired token made room
-    assert not memory.claim(ISSUER, "live", LATER)
+    assert memory.claim(ISSUER, "live", later())
+    assert memory.claim(ISSUER, "next", later())  # the expired token made room
+    assert not memory.claim(ISSUER, "live", later())
     with pytest.raises(StoreUnavailable, match="full"):
-        memory.claim(ISSUER, "one-too-many", LATER)
+        memory.claim(ISSUER, "one-too-many", later())
 
 
 def authenticated_app(tmp_path: Path, **settings):
