@@ -432,7 +432,7 @@ def test_card_log_rows_are_written_behind_the_call_and_drained_on_close(store, s
 
 def test_card_log_drops_and_counts_the_calls_a_locked_database_leaves_waiting(tmp_path: Path) -> None:
     path = tmp_path / "cds.sqlite3"
-    store = FeedbackStore(f"sqlite:///{path}", timeout=1.0, card_log_queue=1)
+    store = FeedbackStore(f"sqlite:///{path}", timeout=3.0, card_log_queue=1)  # 3 s to drain
     before = rows_not_written("queue_full")
     try:
         with sqlite_write_lock(path):
