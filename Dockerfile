@@ -4,7 +4,8 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     CDS_HOST=0.0.0.0 CDS_PORT=8080 CDS_WORKERS=2 CDS_THREADS=32 \
-    CDS_DATABASE_URL=sqlite:////data/cds.sqlite3
+    CDS_DATABASE_URL=sqlite:////data/cds.sqlite3 \
+    CDS_PATIENT_KEY_SECRET_FILE=/data/patient-key.secret
 
 RUN useradd --create-home --uid 10001 cds && mkdir -p /app /data && chown cds:cds /app /data
 WORKDIR /app

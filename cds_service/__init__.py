@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 
-from . import auth, cors, feedback_store, log_redaction, routes
+from . import auth, cors, feedback_store, log_redaction, metrics, routes
 from . import content as content_module
 from .collector import CollectorPausedDuringCalls
 from .fhir_client import fhir_session
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = feedback_store.init_app(app, settings)
     app.extensions["cds_silencing"] = Silencing(content, store, patient_key_secret(settings))
     routes.register(app)
+    metrics.init_app(app, settings)
     auth.init_app(app, settings, store.engine)  # after routes: its check runs after the request clock starts
     cors.init_app(app, settings)
     app.wsgi_app = CollectorPausedDuringCalls(app.wsgi_app)  # type: ignore[method-assign]

@@ -77,7 +77,7 @@ _NUMERIC_DATES = ("exp", "iat", "nbf")
 # hashing guesses, and repeats for a repeated value until the service restarts.
 _FINGERPRINT_KEY = secrets.token_bytes(32)
 _KEY_TYPE = {"E": "EC", "R": "RSA", "P": "RSA"}
-EXEMPT_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi_document"})
+EXEMPT_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi_document", "cds.metrics"})
 UNAUTHORIZED = {
     "code": "unauthorized",
     "message": "a valid bearer token from a trusted CDS client is required",
@@ -555,7 +555,7 @@ def init_app(app: Flask, settings: Settings, engine: Any) -> Authenticator | Non
     session = requests.Session()
     authenticator = Authenticator(
         clients,
-        ReplayCache(engine),
+        ReplayCache(engine, timeout=settings.store_timeout, memory_fallback=settings.replay_memory_fallback),
         JwksFetcher(session, settings.jwks_cache_seconds),
         leeway=settings.jwt_leeway,
         max_lifetime=settings.jwt_max_lifetime,

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from . import auth, cors, server
+    from . import auth, cors, metrics, server
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -85,6 +85,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"cds-service: not starting: {exc}", file=sys.stderr)
         return 2
     os.environ["CDS_HOST"] = host  # the app checks the same address (wsgi.py reads the environment)
+    metrics.prepare_multiprocess_dir(settings)  # workers count into files /metrics adds up; gunicorn inherits it
     command = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",

@@ -11,9 +11,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, field_validator, model_validator
 
 from cds_service.wire import WireModel
+
+# Bounds on what a client may ask the store to keep. Identifiers echo ours (uuids, codes), so 255 leaves
+# room for any client's; an indexed PostgreSQL column fails past about 2.7 KB, and a ten-megabyte value
+# slows every later SQLite insert. The schema's column sizes are built from these.
+MAX_ID_LENGTH = 255
+MAX_URI_LENGTH = 1024
+MAX_DISPLAY_LENGTH = 1024
+MAX_COMMENT_LENGTH = 4000
+MAX_ACCEPTED_SUGGESTIONS = 20
+MAX_FEEDBACK_ITEMS = 100
 
 
 def _storable_text(value: str) -> str:
@@ -32,28 +42,32 @@ def _storable_time(value: datetime) -> datetime:
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable_text)]
+# The length is checked before the content, so a ten-megabyte value is refused without being scanned.
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_storable_text)]
+Uri = Annotated[str, Field(max_length=MAX_URI_LENGTH), AfterValidator(_storable_text)]
+Display = Annotated[str, Field(max_length=MAX_DISPLAY_LENGTH), AfterValidator(_storable_text)]
+Comment = Annotated[str, Field(max_length=MAX_COMMENT_LENGTH), AfterValidator(_storable_text)]
 
 
 class Coding(WireModel):
     """A coded override reason, as offered in the card's ``overrideReasons``."""
 
-    code: Text = Field(min_length=1)
-    system: Text | None = None
-    display: Text | None = None
+    code: Identifier
+    system: Uri | None = None
+    display: Display | None = None
 
 
 class AcceptedSuggestion(WireModel):
     """The ``uuid`` of a suggestion the clinician accepted (sent as ``id``)."""
 
-    id: Text = Field(min_length=1)
+    id: Identifier
 
 
 class OverrideReasonFeedback(WireModel):
     """Why the clinician dismissed the card: a chosen reason, free text, or both."""
 
     reason: Coding | None = None
-    user_comment: Text | None = None
+    user_comment: Comment | None = None
 
 
 class FeedbackItem(WireModel):
@@ -63,9 +77,11 @@ class FeedbackItem(WireModel):
     suggestions can still be accepted, and refusing such feedback would lose it.
     """
 
-    card: Text = Field(min_length=1, description="The uuid of the card acted on.")
+    card: Identifier = Field(description="The uuid of the card acted on.")
     outcome: Literal["accepted", "overridden"]
-    accepted_suggestions: list[AcceptedSuggestion] | None = None
+    accepted_suggestions: (
+        Annotated[list[AcceptedSuggestion], Field(max_length=MAX_ACCEPTED_SUGGESTIONS)] | None
+    ) = None
     override_reason: OverrideReasonFeedback | None = None
     outcome_timestamp: Annotated[AwareDatetime, AfterValidator(_storable_time)]
     extension: dict[str, Any] | None = None
@@ -83,6 +99,14 @@ class FeedbackRequest(WireModel):
     """The body POSTed to ``/cds-services/{id}/feedback``."""
 
     feedback: list[FeedbackItem] = Field(min_length=1)
+
+    @field_validator("feedback", mode="before")
+    @classmethod
+    def _bounded_item_count(cls, value: Any) -> Any:
+        """Counted before the items are read, so 50,000 of them are refused at once."""
+        if isinstance(value, list) and len(value) > MAX_FEEDBACK_ITEMS:
+            raise ValueError(f"at most {MAX_FEEDBACK_ITEMS} items per request, not {len(value)}")
+        return value
 
 
 @dataclass(frozen=True)

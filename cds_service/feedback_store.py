@@ -9,7 +9,10 @@ locked; PostgreSQL connections are checked before use so a restarted server cost
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -41,7 +44,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from cds_service.feedback import FeedbackItem, FeedbackRequest, OverrideOnRecord, ShownCard
+from cds_service.card_log import CardLogWriter
+from cds_service.feedback import (
+    MAX_ACCEPTED_SUGGESTIONS,
+    MAX_COMMENT_LENGTH,
+    MAX_DISPLAY_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_URI_LENGTH,
+    FeedbackItem,
+    FeedbackRequest,
+    OverrideOnRecord,
+    ShownCard,
+)
+from cds_service.store_deadline import StoreDeadline, give_up_if
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -52,7 +67,11 @@ UNKNOWN_TOPIC = "unknown"
 NO_REASON_GIVEN = "no reason given"
 
 _EXTENSION_KEY = "feedback_store"
-_SQLITE_BUSY_TIMEOUT_MS = 5_000
+DEFAULT_TIMEOUT_SECONDS = 2.0
+DEFAULT_CARD_LOG_QUEUE = 1000
+# Each accepted suggestion id as a JSON string: at most 6 characters per character (\u0001), 2 quotes
+# and the ", " that follows; 2 brackets around the list.
+_ACCEPTED_SUGGESTIONS_JSON_LENGTH = MAX_ACCEPTED_SUGGESTIONS * (6 * MAX_ID_LENGTH + 4) + 2
 _ATTEMPTS = 5
 _RETRY_PAUSE_SECONDS = 0.1
 
@@ -87,10 +106,10 @@ metadata = MetaData()
 card_shown = Table(
     "card_shown",
     metadata,
-    Column("card_uuid", String, primary_key=True),
-    Column("service_id", String, nullable=False),
-    Column("topic", String, nullable=False),
-    Column("indicator", String, nullable=False),
+    Column("card_uuid", String(MAX_ID_LENGTH), primary_key=True),
+    Column("service_id", String(MAX_ID_LENGTH), nullable=False),
+    Column("topic", String(MAX_ID_LENGTH), nullable=False),
+    Column("indicator", String(MAX_ID_LENGTH), nullable=False),
     Column("shown_at", _UtcDateTime, nullable=False, index=True),
     # HMAC-SHA256 of FHIR server and patient id, hex; only on cards a clinician can silence for a patient.
     Column("patient_key", String(64), index=True),
@@ -100,16 +119,29 @@ card_feedback = Table(
     "card_feedback",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("service_id", String, nullable=False),
-    Column("card_uuid", String, nullable=False, index=True),
-    Column("outcome", String, nullable=False),
-    Column("accepted_suggestions", String, comment="JSON array of accepted suggestion uuids"),
-    Column("override_code", String),
-    Column("override_system", String),
-    Column("override_display", String),
-    Column("user_comment", String),
+    Column("service_id", String(MAX_ID_LENGTH), nullable=False),
+    Column("card_uuid", String(MAX_ID_LENGTH), nullable=False, index=True),
+    Column("outcome", String(MAX_ID_LENGTH), nullable=False),
+    Column(
+        "accepted_suggestions",
+        String(_ACCEPTED_SUGGESTIONS_JSON_LENGTH),
+        comment="JSON array of accepted suggestion uuids",
+    ),
+    Column("override_code", String(MAX_ID_LENGTH)),
+    Column("override_system", String(MAX_URI_LENGTH)),
+    Column("override_display", String(MAX_DISPLAY_LENGTH)),
+    Column("user_comment", String(MAX_COMMENT_LENGTH)),
     Column("outcome_timestamp", _UtcDateTime, nullable=False, index=True),
     Column("received_at", _UtcDateTime, nullable=False),
+)
+
+# One row, rewritten by each readiness check: a committed write is the only proof the store takes writes
+# (a read-only or full SQLite file opens and reads as usual).
+store_heartbeat = Table(
+    "store_heartbeat",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("checked_at", _UtcDateTime, nullable=False),
 )
 
 
@@ -128,11 +160,25 @@ class TopicReport:
 class FeedbackStore:
     """The card and feedback log behind one database URL; safe to share between threads."""
 
-    def __init__(self, database_url: str) -> None:
-        self._engine = _create_engine(database_url)
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        card_log_queue: int = DEFAULT_CARD_LOG_QUEUE,
+    ) -> None:
+        """``timeout`` bounds each write a request waits for (see ``deadline``); ``card_log_queue`` is how
+        many hook calls' cards may wait for the database before more are dropped."""
+        self._engine = _create_engine(database_url, timeout)
+        self.deadline = StoreDeadline(timeout)
+        self.card_log = CardLogWriter(self.record_cards, card_log_queue, drain_seconds=timeout)
         insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         self._insert_shown_card = insert(card_shown).on_conflict_do_nothing(
             index_elements=[card_shown.c.card_uuid]
+        )
+        beat = insert(store_heartbeat)
+        self._beat = beat.on_conflict_do_update(
+            index_elements=[store_heartbeat.c.id], set_={"checked_at": beat.excluded.checked_at}
         )
         _with_retries(lambda: metadata.create_all(self._engine), _lost_table_creation_race)
         _with_retries(self._add_patient_key_column, _lost_table_creation_race)
@@ -155,7 +201,7 @@ class FeedbackStore:
 
     def silenced_topics(self, patient_key: str, reasons: Sequence[OverrideOnRecord]) -> set[str]:
         """The topics among ``reasons`` whose card a clinician overrode for this patient with that reason,
-        at or after its ``since``."""
+        at or after its ``since``. Within the store's deadline: ``StoreUnavailable`` when it cannot answer."""
         if not reasons:
             return set()
         matches = [
@@ -173,13 +219,22 @@ class FeedbackStore:
             .select_from(card_feedback.join(card_shown, card_shown.c.card_uuid == card_feedback.c.card_uuid))
             .where(card_shown.c.patient_key == patient_key, card_feedback.c.outcome == "overridden", or_(*matches))
         )
-        with self._engine.connect() as connection:
-            return {topic for (topic,) in connection.execute(query)}
 
-    def ping(self) -> None:
-        """Raise if the database cannot be reached; for the health check."""
-        with self._engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        def look_up(_abandoned: threading.Event) -> set[str]:
+            with self._engine.connect() as connection:
+                return {topic for (topic,) in connection.execute(query)}
+
+        return self.deadline.run(look_up)
+
+    def check_writable(self) -> None:
+        """Commit one write, within the deadline; ``StoreUnavailable`` when the store cannot take it."""
+
+        def beat(_abandoned: threading.Event) -> None:
+            with self._engine.begin() as connection:
+                bound_statements(connection, self.deadline.seconds)
+                connection.execute(self._beat, {"id": 1, "checked_at": datetime.now(UTC)})
+
+        self.deadline.run(beat)
 
     def record_cards(self, service_id: str, cards: Sequence[ShownCard]) -> None:
         """Log the cards returned by one hook call.
@@ -208,7 +263,7 @@ class FeedbackStore:
         """
         received_at = datetime.now(UTC)
         rows = [_feedback_row(service_id, item, received_at) for item in request.feedback]
-        self._write(card_feedback.insert(), rows)
+        self.deadline.run(lambda abandoned: self._write(card_feedback.insert(), rows, abandoned))
         return len(rows)
 
     def report(self, start: datetime | None = None, end: datetime | None = None) -> list[TopicReport]:
@@ -260,22 +315,30 @@ class FeedbackStore:
         ]
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Store the queued card-log rows (within the deadline), then close every pooled connection."""
+        self.card_log.close()
         self._engine.dispose()
 
-    def _write(self, statement: Any, rows: list[dict[str, Any]]) -> None:
-        """Insert ``rows`` in one transaction, retrying while another SQLite writer holds the lock."""
+    def _write(
+        self, statement: Any, rows: list[dict[str, Any]], abandoned: threading.Event | None = None
+    ) -> None:
+        """Insert ``rows`` in one transaction, retrying while another SQLite writer holds the lock; not
+        committed once ``abandoned`` is set (see ``StoreDeadline``)."""
 
         def insert() -> None:
             with self._engine.begin() as connection:
+                bound_statements(connection, self.deadline.seconds)
                 connection.execute(statement, rows)
+                give_up_if(abandoned)
 
         _with_retries(insert, _database_is_locked)
 
 
 def init_app(app: Flask, settings: Settings) -> FeedbackStore:
     """Open the store named by ``settings.database_url`` for ``app``; see ``get_store``."""
-    store = FeedbackStore(settings.database_url)
+    store = FeedbackStore(
+        settings.database_url, timeout=settings.store_timeout, card_log_queue=settings.card_log_queue
+    )
     app.extensions[_EXTENSION_KEY] = store
     return store
 
@@ -286,7 +349,21 @@ def get_store(app: Flask) -> FeedbackStore:
     return store
 
 
-def _create_engine(database_url: str) -> Engine:
+def bound_statements(connection: Any, seconds: float) -> None:
+    """Within this transaction, let PostgreSQL end a statement, or a wait for a lock, after ``seconds``.
+
+    Per transaction, not per connection: the report's long reads share the engine and must not be cut.
+    SQLite's waits are bounded by its busy timeout.
+    """
+    if connection.dialect.name == "postgresql":
+        milliseconds = str(max(1, round(seconds * 1000)))
+        connection.execute(
+            text("SELECT set_config('statement_timeout', :ms, true), set_config('lock_timeout', :ms, true)"),
+            {"ms": milliseconds},
+        )
+
+
+def _create_engine(database_url: str, timeout: float) -> Engine:
     # hide_parameters: the values written (a caller's jti, feedback fields) stay out of SQLAlchemy's
     # statement log at any level and out of its error messages, which the service may log.
     url = make_url(database_url)
@@ -294,27 +371,49 @@ def _create_engine(database_url: str) -> Engine:
         url = url.set(drivername="postgresql+psycopg")
     backend = url.get_backend_name()
     if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        # libpq counts connect_timeout in whole seconds and treats less than 2 as 2; pool_timeout bounds
+        # the wait for a pooled connection when every one is busy.
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=timeout,
+            hide_parameters=True,
+            connect_args={"connect_timeout": max(2, math.ceil(timeout))},
+        )
     if backend == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, hide_parameters=True)
-        event.listen(engine, "connect", _configure_sqlite_connection)
+        engine = create_engine(url, pool_timeout=timeout, hide_parameters=True)
+        # Half the deadline: a write waiting for another writer gives up (and is retried) before the
+        # request waiting for it does.
+        busy_timeout_ms = max(1, round(timeout * 500))
+        event.listen(engine, "connect", functools.partial(_configure_sqlite_connection, busy_timeout_ms))
+        event.listen(engine, "handle_error", _drop_connection_opened_read_only)
         return engine
     raise ValueError(
         f"unsupported database {url.render_as_string(hide_password=True)}: use sqlite:/// or postgresql://"
     )
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
+def _configure_sqlite_connection(
+    busy_timeout_ms: int, dbapi_connection: Any, _connection_record: Any
+) -> None:
     """Let readers and writers from many processes share the file without failing at once.
 
     The busy timeout is set first so that switching to WAL also waits for a lock.
     """
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+
+
+def _drop_connection_opened_read_only(context: Any) -> None:
+    """A connection that found the file read-only (or met an I/O error) stays that way for its life, so
+    it is thrown away: the next one opens the file afresh and works once the file is writable again."""
+    name = getattr(context.original_exception, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        context.is_disconnect = True
 
 
 def _with_retries(work: Callable[[], None], may_retry: Callable[[DBAPIError], bool]) -> None:
@@ -354,7 +453,9 @@ def _feedback_row(service_id: str, item: FeedbackItem, received_at: datetime) ->
         "service_id": service_id,
         "card_uuid": item.card,
         "outcome": item.outcome,
-        "accepted_suggestions": None if suggestions is None else json.dumps([s.id for s in suggestions]),
+        "accepted_suggestions": None
+        if suggestions is None
+        else json.dumps([s.id for s in suggestions], ensure_ascii=False),  # fits its column
         "override_code": reason.code if reason else None,
         "override_system": reason.system if reason else None,
         "override_display": reason.display if reason else None,

@@ -27,6 +27,8 @@ import urllib3.exceptions
 import urllib3.response
 from urllib3.util.ssl_ import is_ipaddress
 
+from . import metrics
+
 Json = dict[str, Any]
 
 
@@ -93,7 +95,23 @@ class FhirClient:
         self.deadline = deadline
 
     def search(self, query: str) -> list[Json]:
-        """Resources answering ``query`` (a read such as ``Patient/1`` or a search), every page."""
+        """Resources answering ``query`` (a read such as ``Patient/1`` or a search), every page; timed and
+        counted by resource type and outcome, for the operators' metrics."""
+        started, outcome = time.monotonic(), "failed"
+        try:
+            resources = self._search(query)
+            outcome = "ok"
+            return resources
+        except FhirTruncated:
+            outcome = "truncated"
+            raise
+        except FhirUnavailable as exc:
+            outcome = "unreachable" if exc.unreachable else "failed"
+            raise
+        finally:
+            metrics.observe_fhir_query(_resource_type(query), time.monotonic() - started, outcome)
+
+    def _search(self, query: str) -> list[Json]:
         url: str | None = urljoin(self.base_url, query.lstrip("/"))
         resources: list[Json] = []
         seen: set[str] = set()
@@ -192,9 +210,13 @@ def _next_link(bundle: Json) -> str | None:
     return None
 
 
-def _what(query: str) -> str:
+def _resource_type(query: str) -> str:
     """The resource type a query asks for, never its parameters (which name the patient)."""
-    return query.split("?")[0].split("/")[0] + " query"
+    return query.split("?")[0].split("/")[0]
+
+
+def _what(query: str) -> str:
+    return _resource_type(query) + " query"
 
 
 # getaddrinfo cannot be interrupted, so it runs here and is waited for with the connect timeout (itself

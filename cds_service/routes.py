@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import openapi
+from . import metrics, openapi
 from .auth import request_fhir_servers
 from .cards import Card
 from .facts import utc_today
@@ -29,10 +29,14 @@ from .hook_request import HOOK_REQUEST
 from .log_redaction import exception_frames
 from .pipeline import Runtime, run
 from .services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
+from .store_deadline import StoreUnavailable
 
 bp = Blueprint("cds", __name__)
 access_log = logging.getLogger("cds_service.access")
 log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait before retrying when the store is down: about a restart of PostgreSQL.
+STORE_RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -90,7 +94,11 @@ def feedback(service_id: str) -> Response:
         feedback_request = FeedbackRequest.model_validate(_json_body())
     except ValidationError as exc:
         raise ApiError(400, "invalid-feedback", "the feedback is not valid CDS Hooks 2.0 feedback", _problems(exc)) from None
-    stored = get_store(current_app).record_feedback(service.id, feedback_request)
+    try:
+        stored = get_store(current_app).record_feedback(service.id, feedback_request)
+    except StoreUnavailable:
+        metrics.count_store_error("feedback_write")
+        raise
     g.log_fields["feedback_rows"] = stored
     return json_response({"received": stored})
 
@@ -102,16 +110,23 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
+    """Ready when the store takes a write (a committed heartbeat) within ``CDS_STORE_TIMEOUT``."""
     checks = {"content": "loaded"}
     try:
-        get_store(current_app).ping()
-        checks["database"] = "reachable"
+        get_store(current_app).check_writable()
+        checks["database"] = "writable"
         status = 200
-    except Exception as exc:  # any driver error means "not ready"
-        log.warning("readiness: database unreachable (%s)", type(exc).__name__)
-        checks["database"] = "unreachable"
+    except StoreUnavailable as exc:
+        metrics.count_store_error("readiness")
+        log.warning("readiness: database not writable (%s)", exc)
+        checks["database"] = "not-writable"
         status = 503
     return json_response({"status": "ready" if status == 200 else "not-ready", "checks": checks}, status)
+
+
+@bp.get("/metrics", endpoint="metrics")
+def metrics_exposition() -> Response:
+    return metrics.exposition(current_app)
 
 
 @bp.get("/openapi.json")
@@ -193,15 +208,13 @@ def _operation_outcome(diagnostics: str) -> dict[str, Any]:
 
 
 def _record_shown(service_id: str, cards: list[Card], patient_key: Callable[[Card], str | None]) -> None:
-    """The alert-fatigue log, and the patient key of the cards a clinician can silence. A failure here must
-    not cost the clinician the cards."""
+    """The alert-fatigue log, with the patient key of the cards a clinician can silence; queued: the
+    database, slow or down, must not delay the clinician's cards."""
     shown_at = datetime.now(UTC)
-    try:
-        get_store(current_app).record_cards(
-            service_id, [ShownCard(c.uuid, c.topic, c.indicator, shown_at, patient_key(c)) for c in cards]
-        )
-    except Exception as exc:
-        log.error("card log write failed (%s); cards were still returned", type(exc).__name__)
+    metrics.count_cards([(c.topic, c.indicator) for c in cards])
+    get_store(current_app).card_log.submit(
+        service_id, [ShownCard(c.uuid, c.topic, c.indicator, shown_at, patient_key(c)) for c in cards]
+    )
 
 
 def register(app: Flask) -> None:
@@ -218,6 +231,14 @@ def register(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         messages = {413: f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}
         return json_response(http_error_body(exc, messages.get(exc.code or 0)), exc.code or 500)
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_unavailable(exc: StoreUnavailable) -> Response:
+        log.error("store unavailable (%s); the client is asked to retry", exc)
+        message = "the store cannot take this now; nothing was kept, retry shortly"
+        response = json_response({"code": "store-unavailable", "message": message}, 503)
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

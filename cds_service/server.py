@@ -26,6 +26,7 @@ from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestTimeout, RequestURITooLarge
 
+from .metrics import child_exit  # noqa: F401  (a gunicorn server hook, read through --config below)
 from .routes import http_error_body
 from .settings import Settings
 
@@ -47,6 +48,7 @@ def gunicorn_options(settings: Settings) -> list[str]:
         "--limit-request-line", str(MAX_REQUEST_LINE),
         "--limit-request-field_size", str(settings.max_header_bytes),
         "--no-control-socket",  # unused, and one path per user: several services on a host would share it
+        "--config", f"python:{__name__}",  # the server hooks of this module (child_exit: a dead worker's metrics)
     ]  # fmt: skip
 
 

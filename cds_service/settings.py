@@ -138,6 +138,32 @@ class Settings(BaseSettings):
         "it up; later, it gets 408 and is closed (a slow-header client holds a thread that long at most).",
     )
 
+    # --- storage, readiness and metrics (issue 13): the database never holds a clinical answer ---
+    store_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Seconds a request waits for the feedback/card-log database (a feedback write, a JWT "
+        "replay check, the readiness check); PostgreSQL's statement and lock timeouts and connect timeout "
+        "(at least 2 s) follow it. Past it feedback answers 503 with Retry-After and /readyz says not ready.",
+    )
+    card_log_queue: int = Field(
+        default=1000,
+        ge=1,
+        description="Hook calls per worker whose shown cards may wait for the database; beyond it their "
+        "card-log rows are dropped and counted (cds_card_log_rows_not_written_total), never waited for.",
+    )
+    replay_memory_fallback: bool = Field(
+        default=True,
+        description="While the database holding the JWT replay cache is unreachable, each worker checks "
+        "jti values in its own memory (1), or every authenticated call is refused with 503 (0).",
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Folder where gunicorn workers keep their Prometheus counts; `cds-service serve` "
+        "empties it at start (unset: a new temporary folder). Unset without serve: counts in memory.",
+    )
+
     @field_validator("cors_origins", "fhir_servers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

@@ -3,7 +3,6 @@ browser with Authorization and Content-Type; nothing wider. Preflights need no t
 
 from __future__ import annotations
 
-
 import pytest
 
 from cds_service import Settings, create_app

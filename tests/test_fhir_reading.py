@@ -9,7 +9,14 @@ import pytest
 
 from cds_service.fhir.dates import observation_time, parse_datetime
 from cds_service.fhir.elements import Observation, readable, without_empty
-from cds_service.fhir.quantities import Measured, above, below, read_number_text, read_quantity, significant_digits
+from cds_service.fhir.quantities import (
+    Measured,
+    above,
+    below,
+    read_number_text,
+    read_quantity,
+    significant_digits,
+)
 from cds_service.fhir.references import about_patient, referenced_patient_id
 from cds_service.fhir.timing import times_per_day
 

@@ -11,8 +11,10 @@ import pytest
 
 from cds_service import Settings, create_app
 from cds_service.facts import utc_today
+from cds_service.feedback_store import get_store
 from cds_service.fixtures import hook_request, request_file, rolled_to
 from cds_service.services import SERVICES
+from tests.db_helpers import read_only, sqlite_write_lock
 
 HOOK_FIELDS = {
     "patient-view": {"userId", "patientId"},
@@ -295,7 +297,7 @@ def test_feedback_is_stored_and_reported(client, app):
     }]}  # fmt: skip
     response = client.post("/cds-services/baricitinib-order-select/feedback", json=feedback)
     assert response.status_code == 200 and response.get_json() == {"received": 1}
-    from cds_service.feedback_store import get_store
+    get_store(app).card_log.close()  # the shown cards are logged behind the call: wait for them
 
     lab_hold = next(r for r in get_store(app).report(None, None) if r.topic == "lab-hold")
     assert (lab_hold.shown, lab_hold.overridden, lab_hold.override_rate) == (1, 1, 1.0)
@@ -312,18 +314,79 @@ def test_malformed_feedback_is_400(client):
 def test_healthz_and_readyz(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.get_json()["checks"] == {"content": "loaded", "database": "reachable"}
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {"content": "loaded", "database": "writable"}
 
 
-def test_readyz_is_503_when_the_database_is_gone(client, app, monkeypatch):
-    from cds_service.feedback_store import get_store
+# --- the store down: cards keep coming, feedback is refused with Retry-After, readiness says so ---------
 
-    def down() -> None:
-        raise ConnectionError("database down")
 
-    monkeypatch.setattr(get_store(app), "ping", down)
-    response = client.get("/readyz")
-    assert response.status_code == 503 and response.get_json()["checks"]["database"] == "unreachable"
+FEEDBACK_URL = "/cds-services/baricitinib-order-select/feedback"
+
+
+def one_feedback(card: str = "9368d37b-283f-44a0-93ea-547cebab93ed") -> dict:
+    return {"feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-11-25T10:00:00Z"}]}
+
+
+def store_unavailable(response) -> None:
+    error(response, 503, "store-unavailable")
+    assert response.headers["Retry-After"] == "5"
+
+
+@pytest.fixture
+def locked_app(tmp_path):
+    """An open-mode app whose SQLite file another writer holds locked: the store times out."""
+    path = tmp_path / "cds.sqlite3"
+    app = create_app(Settings(database_url=f"sqlite:///{path}", store_timeout=0.3))
+    yield app, path
+    get_store(app).dispose()
+
+
+def test_a_locked_store_costs_no_card_and_feedback_is_503_with_retry_after(locked_app):
+    app, path = locked_app
+    client = app.test_client()
+    with sqlite_write_lock(path):
+        cards = client.post("/cds-services/baricitinib-order-select", json=request_for("order-select"))
+        store_unavailable(client.post(FEEDBACK_URL, json=one_feedback()))
+        not_ready = client.get("/readyz")
+        healthy = client.get("/healthz")
+    assert cards.status_code == 200 and cards.get_json()["cards"]
+    assert not_ready.status_code == 503
+    checks = {"content": "loaded", "database": "not-writable"}
+    assert not_ready.get_json() == {"status": "not-ready", "checks": checks}
+    assert healthy.status_code == 200
+    assert client.post(FEEDBACK_URL, json=one_feedback()).get_json() == {"received": 1}
+    assert client.get("/readyz").status_code == 200
+
+
+def test_a_read_only_database_file_is_not_ready_until_it_is_writable_again_without_a_restart(tmp_path):
+    path = tmp_path / "cds.sqlite3"
+    get_store(create_app(Settings(database_url=f"sqlite:///{path}"))).dispose()
+    with read_only(path):
+        app = create_app(Settings(database_url=f"sqlite:///{path}"))  # it starts: cards need no store
+        client = app.test_client()
+        assert client.get("/readyz").get_json()["checks"]["database"] == "not-writable"
+        store_unavailable(client.post(FEEDBACK_URL, json=one_feedback()))
+        cards = client.post("/cds-services/baricitinib-order-select", json=request_for("order-select"))
+        assert cards.status_code == 200
+    try:
+        assert client.get("/readyz").status_code == 200
+        assert client.post(FEEDBACK_URL, json=one_feedback()).status_code == 200
+    finally:
+        get_store(app).dispose()
+
+
+@pytest.mark.parametrize(
+    ("feedback", "location", "problem"),
+    [
+        (one_feedback("c" * 10_000_000), "feedback.0.card", "String should have at most 255 characters"),
+        ({"feedback": one_feedback()["feedback"] * 101}, "feedback",
+         "Value error, at most 100 items per request, not 101"),
+    ],
+    ids=["ten-megabyte-card", "too-many-items"],
+)
+def test_feedback_over_its_bounds_is_400_and_says_which_bound(client, feedback, location, problem):
+    body = error(client.post(FEEDBACK_URL, json=feedback), 400, "invalid-feedback")
+    assert {"location": location, "problem": problem} in body["details"]
 
 
 # --- logs ---------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def off_label(client, body, path=SELECT) -> dict | None:
 
 
 def override(client, card: dict, reason: dict, when: datetime | None = None) -> None:
+    get_store(client.application).card_log.close()  # cards are logged behind the call: let the log catch up
     item = {"card": card["uuid"], "outcome": "overridden",
             "outcomeTimestamp": (when or datetime.now(UTC)).isoformat(), "overrideReason": {"reason": reason}}  # fmt: skip
     response = client.post(f"{SELECT}/feedback", json={"feedback": [item]})
@@ -70,6 +71,7 @@ def test_consent_recorded_once_silences_the_off_label_card_for_that_patient_only
     assert off_label(client, order(patient="another-patient")) is not None  # another patient
     assert off_label(client, order(server="https://other-ehr.example.org/fhir")) is not None  # another EHR's patient
 
+    get_store(client.application).card_log.close()
     shown = read_rows(store_url, card_shown)
     keys = {r["patient_key"] for r in shown if r["topic"] == "off-label-use"}
     assert len(keys) == 3 and all(len(k) == 64 for k in keys)  # one per patient and server

@@ -11,7 +11,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, check_groups, fit_list, fit_lines, recorded, rule
+from . import card, check_groups, fit_lines, fit_list, recorded, rule
 
 
 class RiskGroup(ContentModel):

@@ -9,7 +9,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import RuleContent
 from ..facts import PatientFacts
-from . import card, check_groups, fit_list, fit_lines, recorded, rule
+from . import card, check_groups, fit_lines, fit_list, recorded, rule
 
 
 class GiPerforation(RuleContent):

@@ -22,7 +22,7 @@ from .. import codes, orders
 from ..cards import SUMMARY_MAX, Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import PatientFacts, VaccineDose
-from . import card, fit_list, fit_lines, rule
+from . import card, fit_lines, fit_list, rule
 
 INTERVAL_UNITS = {"d": 1, "wk": 7, "a": 365}
 INTERVAL_WORDS = {"d": "days", "wk": "weeks", "a": "years"}
