@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -739,6 +740,11 @@ def test_serve_refuses_a_public_address_without_trusted_clients(monkeypatch, cap
 def test_serve_starts_on_loopback_and_on_a_public_address_with_trusted_clients(tmp_path, monkeypatch):
     started: list[list[str]] = []
     monkeypatch.setattr("os.execv", lambda path, argv: started.append(argv))
+    # serve names the workers' metrics folder in the environment gunicorn inherits; set then deleted here so
+    # that monkeypatch undoes it (it records nothing for a variable that was not set)
+    for variable in ("PROMETHEUS_MULTIPROC_DIR", "CDS_METRICS_DIR"):
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
     monkeypatch.delenv("CDS_ALLOW_UNAUTHENTICATED", raising=False)
     monkeypatch.delenv("CDS_TRUSTED_CLIENTS", raising=False)
     monkeypatch.setenv("CDS_HOST", "127.0.0.1")
@@ -746,6 +752,8 @@ def test_serve_starts_on_loopback_and_on_a_public_address_with_trusted_clients(t
     monkeypatch.setenv("CDS_TRUSTED_CLIENTS", str(ClientsFile().add(**default_client()).write(tmp_path)))
     assert cli_main(["serve", "--host", "0.0.0.0"]) == 0
     assert [argv[argv.index("--bind") + 1] for argv in started] == ["127.0.0.1:8099", "0.0.0.0:8080"]
+    assert Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).is_dir()
+    assert all(argv[argv.index("--config") + 1] == "python:cds_service.server" for argv in started)
 
 
 # --- SSRF: fhirServer only from the client's allowlist -------------------------------------------

@@ -102,3 +102,9 @@ def test_serve_runs_gunicorn_with_the_embedded_sqlite_default(tmp_path):
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=10)[0].decode()
     assert "Booting worker" in output
+
+
+def test_every_setting_is_in_the_readme_settings_table():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Settings"):readme.index("## Connecting an EHR")]
+    assert [n for n in Settings.model_fields if f"`CDS_{n.upper()}`" not in table] == []

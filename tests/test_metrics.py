@@ -74,6 +74,21 @@ def test_metrics_count_calls_cards_fhir_queries_and_store_errors(app, tmp_path) 
     assert all(PATIENT not in value for _, labels in after for _, value in labels)
 
 
+def test_the_fhir_fallback_times_each_query_by_resource_type_and_outcome(app, fhir_server) -> None:
+    base = "http://127.0.0.1:8090/fhir"
+    fhir_server.serve_patient(base, PATIENT, fail={"Condition": 500})
+    body = rolled_to(hook_request("order-select", PATIENT, ["baricitinib-2mg"]), utc_today())
+    body.pop("prefetch")
+    body["fhirServer"] = base
+    client = app.test_client()
+    before = samples(client)
+    assert client.post(f"/cds-services/{SERVICE}", json=body).status_code == 200
+    after = samples(client)
+    assert grew(before, after, "cds_fhir_query_seconds_count", kind="Patient", outcome="ok") == 1
+    assert grew(before, after, "cds_fhir_query_seconds_count", kind="Observation", outcome="ok") == 1
+    assert grew(before, after, "cds_fhir_query_seconds_count", kind="Condition", outcome="failed") == 1
+
+
 def test_card_log_rows_not_written_are_exposed(tmp_path) -> None:
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}", card_log_queue=1))
     client = app.test_client()
