@@ -55,10 +55,9 @@ def test_a_chart_open_with_overdue_monitoring_gets_one_due_card_and_the_lab_hold
     due = only(cards, "due-on-therapy")
     assert items(due) == ["monitoring-due"]
     assert due.indicator == "warning"  # a lab-hold check cannot run until the ordered CBC is back
-    assert "Lab-hold check" in due.detail
-    quality = only(cards, "data-quality")
-    assert "Lab-hold" not in quality.summary and "Lab-hold" not in quality.detail
-    assert "Renal dose check" in quality.summary  # no monitoring test orders a creatinine: still said there
+    assert "Not checked until these results are in: Renal dose check, Lab-hold check." in due.detail
+    assert "creatinine/eGFR" in due.detail
+    assert "data-quality" not in topics(cards)  # both gaps are said once, next to the order for their results
 
 
 def test_a_stable_patient_on_therapy_gets_no_card_at_a_chart_open(evaluate):

@@ -27,6 +27,7 @@ from .baseline_labs import BaselineTest, OrderCode
 class MonitoredTest(ContentModel):
     name: str
     labs: list[str] = Field(min_length=1)  # every one of these must be covered
+    any_of: bool = False  # ...or any one of them will do (a creatinine or the lab's own eGFR)
     order: OrderCode
 
 
@@ -102,7 +103,7 @@ def monitoring_due(facts: PatientFacts, content: MonitoringDue) -> list[Card]:
         covered_from = points[-1] - timedelta(days=content.early_allowance.value)
         for test in content.tests:
             uncovered = [r for key in test.labs if not _covered(r := facts.lab(key), covered_from)]
-            if uncovered:
+            if uncovered and not (test.any_of and len(uncovered) < len(test.labs)):
                 overdue.append((test, points[-1], [_why(content, uncovered)]))
     for periodic in content.periodic:
         due = _periodic_due(facts, periodic, start)

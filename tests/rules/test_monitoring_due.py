@@ -134,3 +134,11 @@ def test_the_labs_of_one_test_are_named_when_they_differ(content):
     anc = LabResult("anc", "ANC", 3200, "/uL", "3.2", datetime(2026, 10, 1), "Observation/anc")
     readings = [LabReading("anc", "ANC", "stale", anc), LabReading("hemoglobin", "Hemoglobin", "missing")]
     assert _why(content.rules["monitoring_due"], readings) == "ANC last 2026-10-01; Hemoglobin none on record"
+
+
+def test_renal_function_is_monitored_and_either_a_creatinine_or_an_egfr_will_do(evaluate):
+    # The label asks to monitor renal function, and the dose is set by eGFR: on the same practice schedule.
+    assert monitoring_cards(evaluate("patient-view", "monitoring-egfr-only")) == []
+    card = only(evaluate("patient-view", "monitoring-renal-overdue"), "monitoring-due")
+    assert card.summary == "Order overdue monitoring: creatinine/eGFR (due 2026-10-24)"
+    assert ordered(card) == ["2160-0"]
