@@ -31,7 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
-    and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -127,7 +127,9 @@ card_feedback = Table(
         String(_ACCEPTED_SUGGESTIONS_JSON_LENGTH),
         comment="JSON array of accepted suggestion uuids",
     ),
-    Column("override_code", String(MAX_ID_LENGTH)),
+    # Indexed: a silenced-card lookup starts from the few overrides with a silencing reason, not from
+    # every card a patient was shown.
+    Column("override_code", String(MAX_ID_LENGTH), index=True),
     Column("override_system", String(MAX_URI_LENGTH)),
     Column("override_display", String(MAX_DISPLAY_LENGTH)),
     Column("user_comment", String(MAX_COMMENT_LENGTH)),
@@ -142,6 +144,22 @@ store_heartbeat = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("checked_at", _UtcDateTime, nullable=False),
+)
+
+
+# Whether a card of this topic was overridden for this patient with this reason since then (one row at most).
+_SILENCED = (
+    select(card_shown.c.topic)
+    .select_from(card_feedback.join(card_shown, card_shown.c.card_uuid == card_feedback.c.card_uuid))
+    .where(
+        card_shown.c.patient_key == bindparam("key"),
+        card_shown.c.topic == bindparam("topic"),
+        card_feedback.c.outcome == "overridden",
+        card_feedback.c.override_code == bindparam("code"),
+        or_(card_feedback.c.override_system == bindparam("system"), card_feedback.c.override_system.is_(None)),
+        card_feedback.c.outcome_timestamp >= bindparam("since", type_=_UtcDateTime()),
+    )
+    .limit(1)
 )
 
 
@@ -181,7 +199,7 @@ class FeedbackStore:
             index_elements=[store_heartbeat.c.id], set_={"checked_at": beat.excluded.checked_at}
         )
         _with_retries(lambda: metadata.create_all(self._engine), _lost_table_creation_race)
-        _with_retries(self._add_patient_key_column, _lost_table_creation_race)
+        _with_retries(self._add_silencing_columns, _lost_table_creation_race)
         # Leave no open connection behind, so a server that forks after start-up does not
         # hand the same connection to several workers.
         self._engine.dispose()
@@ -191,39 +209,35 @@ class FeedbackStore:
         """The store's engine, shared by the other tables kept in the same database (the JWT replay cache)."""
         return self._engine
 
-    def _add_patient_key_column(self) -> None:
-        """A card log created before cards could be silenced gains the column (create_all adds no columns)."""
-        if "patient_key" in {c["name"] for c in inspect(self._engine).get_columns("card_shown")}:
-            return
+    def _add_silencing_columns(self) -> None:
+        """A card log created before cards could be silenced gains the column and indexes (create_all adds
+        tables, not columns or indexes to a table that exists)."""
         with self._engine.begin() as connection:
-            connection.execute(text("ALTER TABLE card_shown ADD COLUMN patient_key VARCHAR(64)"))
+            if "patient_key" not in {c["name"] for c in inspect(connection).get_columns("card_shown")}:
+                connection.execute(text("ALTER TABLE card_shown ADD COLUMN patient_key VARCHAR(64)"))
             connection.execute(text("CREATE INDEX IF NOT EXISTS ix_card_shown_patient_key ON card_shown (patient_key)"))
+            connection.execute(
+                text("CREATE INDEX IF NOT EXISTS ix_card_feedback_override_code ON card_feedback (override_code)")
+            )
 
     def silenced_topics(self, patient_key: str, reasons: Sequence[OverrideOnRecord]) -> set[str]:
         """The topics among ``reasons`` whose card a clinician overrode for this patient with that reason,
         at or after its ``since``. Within the store's deadline: ``StoreUnavailable`` when it cannot answer."""
         if not reasons:
             return set()
-        matches = [
-            and_(
-                card_shown.c.topic == r.topic,
-                card_feedback.c.override_code == r.code,
-                or_(card_feedback.c.override_system == r.system, card_feedback.c.override_system.is_(None)),
-                card_feedback.c.outcome_timestamp >= r.since,
-            )
+        rows = [
+            {"key": patient_key, "topic": r.topic, "code": r.code, "system": r.system, "since": r.since}
             for r in reasons
         ]
-        query = (
-            select(card_shown.c.topic)
-            .distinct()
-            .select_from(card_feedback.join(card_shown, card_shown.c.card_uuid == card_feedback.c.card_uuid))
-            .where(card_shown.c.patient_key == patient_key, card_feedback.c.outcome == "overridden", or_(*matches))
-        )
 
         def look_up(_abandoned: threading.Event) -> set[str]:
             with self._engine.connect() as connection:
-                return {topic for (topic,) in connection.execute(query)}
+                return {topic for row in rows for topic in connection.execute(_SILENCED, row).scalars()}
 
+        # A SQLite read in WAL mode does not wait for writers, and the busy timeout bounds any other wait:
+        # it needs no thread of its own, which would cost more than the read (it runs at every new start).
+        if self._engine.dialect.name == "sqlite":
+            return look_up(threading.Event())
         return self.deadline.run(look_up)
 
     def check_writable(self) -> None:
