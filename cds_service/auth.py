@@ -32,7 +32,7 @@ Anything else is 401 with a short generic body, and one log line that names exac
 never the token. A value the caller chose (an unknown ``iss``, a ``kid``, ``jku``, ``aud`` or ``tenant``)
 may carry anything, a patient id included, so the log never shows it: it says which check failed and gives
 the value's fingerprint (``fp:`` and a keyed hash, equal for equal values within one run of the service).
-``/healthz``, ``/readyz``, ``/openapi.json`` and CORS preflights need no token.
+``/healthz``, ``/readyz``, ``/openapi.json``, ``/metrics`` and CORS preflights need no token.
 
 Without trusted clients the service is open: allowed only on a loopback address unless
 ``CDS_ALLOW_UNAUTHENTICATED=1``, and said so at start-up.
