@@ -223,7 +223,7 @@ def test_a_creatinine_newer_than_the_labs_egfr_is_used(cards_for):
     # Baseline eGFR of 2026-11-10 is normal; a creatinine of 3.0 mg/dL two days later is not.
     scr = observation("creatinine", SCR, "2026-11-12", **quantity(3.0, "mg/dL", "mg/dL"))
     card = only(cards_for(replace={"creatinine": scr}), "dose-adjustment")
-    assert card.indicator == "critical" and "computed with the race-free CKD-EPI 2021 equation" in card.detail
+    assert card.indicator == "critical" and "(CKD-EPI 2021 from creatinine 3 mg/dL of 2026-11-12" in card.detail
 
 
 def test_on_the_same_day_the_labs_egfr_is_used(cards_for):

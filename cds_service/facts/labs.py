@@ -24,7 +24,7 @@ from ..fhir import Json
 from ..fhir.codings import as_list, codings, concept_label, concept_words
 from ..fhir.dates import TakenAt, observation_time
 from ..fhir.elements import Observation, readable
-from ..fhir.quantities import Measured, read_number_text, read_quantity, significant_digits
+from ..fhir.quantities import Measured, read_number_text, read_quantity, significant_digits, to_precision
 from ..fhir.references import reference
 from .model import CodedResult, LabReading, LabResult
 from .notes import Notes
@@ -144,14 +144,15 @@ class _LabReader:
             return f"{lab.label} {measured.written} of {day}: {converted}"
         factor, how = converted
         value = round(measured.value * factor, 6)
+        digits = max(3, significant_digits(measured.value))  # no more precision than the lab reported
         if lab.plausible and not lab.plausible[0] <= value <= lab.plausible[1]:
-            return (f"{lab.label} {measured.written} of {day} is implausible ({value:g} {lab.canonical_unit}); "
-                    "the unit may be wrong")  # fmt: skip
+            return (f"{lab.label} {measured.written} of {day} is implausible ({to_precision(value, digits)} "
+                    f"{lab.canonical_unit}); the unit may be wrong")  # fmt: skip
         assert lab.canonical_unit is not None
         shown = lab.display_unit or lab.canonical_unit
         high = self._reference_high(resource, lab)
         return LabResult(key, lab.label, value, lab.canonical_unit, measured.written, when, reference(resource),
-                         high, shown, measured.comparator, how, max(3, significant_digits(measured.value)))  # fmt: skip
+                         high, shown, measured.comparator, how, digits)  # fmt: skip
 
     def _factor(
         self, measured: Measured, lab: LabDefinition, resource: Json | None

@@ -10,7 +10,7 @@ from typing import Literal
 
 from ..content import Situation
 from ..fhir import Json
-from ..fhir.quantities import above, below
+from ..fhir.quantities import above, below, to_precision
 
 ORDER_HOOKS = {"order-select", "order-sign", "medication-prescribe"}
 
@@ -78,7 +78,7 @@ class LabResult:
     @property
     def shown_value(self) -> str:
         """The value as a card shows it: converted, then rounded to the precision the lab reported."""
-        return f"{self.comparator or ''}{float(f'{self.value:.{self.digits}g}'):g}"
+        return f"{self.comparator or ''}{to_precision(self.value, self.digits)}"
 
     @property
     def day(self) -> date:

@@ -37,7 +37,7 @@ def estimate_egfr(
             None,
             f"eGFR cannot be computed from the creatinine of {scr.day.isoformat()} without the patient's {missing}",
         )
-    return Egfr(_ckd_epi_2021(scr.value, age, sex, equation), scr.day, _computed(scr, age, sex),
+    return Egfr(_ckd_epi_2021(scr.value, age, sex, equation), scr.day, _computed(scr),
                 _FLIPPED.get(scr.comparator or "")), None  # fmt: skip
 
 
@@ -55,12 +55,10 @@ def _reported(result: LabResult) -> str:
     return f"{how}; {result.how}" if result.how else how
 
 
-def _computed(scr: LabResult, age: int, sex: str) -> str:
-    how = (f"computed with the race-free CKD-EPI 2021 equation from creatinine {scr.shown} of "
-           f"{scr.day.isoformat()}, age {age}, {sex}")  # fmt: skip
-    if scr.reported != scr.shown:
-        return f"{how} (creatinine reported as {scr.reported}, {scr.resource})"
-    return f"{how} ({scr.resource})"
+def _computed(scr: LabResult) -> str:
+    """How a computed eGFR was had, in few words (age and sex, the equation's other inputs, are the chart's)."""
+    how = f"CKD-EPI 2021 from creatinine {scr.shown} of {scr.day.isoformat()}"
+    return f"{how}; reported as {scr.reported}" if scr.reported != scr.shown else how
 
 
 def _why_not(reading: LabReading) -> str:

@@ -87,6 +87,11 @@ def above(value: float, comparator: str | None, limit: float) -> bool | None:
     return False if value <= limit else None
 
 
+def to_precision(value: float, digits: int) -> str:
+    """``value`` written with at most ``digits`` significant digits (0.80546 to 3: "0.805"; 1000.0: "1000")."""
+    return f"{float(f'{value:.{digits}g}'):g}"
+
+
 def significant_digits(value: float) -> int:
     """The significant digits a number was written with, as far as its JSON form shows (4.9: 2; 0.499: 3;
     1000: 1, its trailing zeros telling nothing)."""

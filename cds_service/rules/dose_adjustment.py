@@ -174,7 +174,7 @@ def _order_card(
     if oat3:
         names = ", ".join(sorted({m.name for m in oat3}))
         where = {True: "ordered together", False: "active"}
-        lines = [f"- **{m.name}** ({m.resource}, {where[m.is_draft]}): {texts.oat3_text}" for m in oat3]
+        lines = [f"- **{m.name}** ({where[m.is_draft]}): {texts.oat3_text}" for m in oat3]
         findings.append(_Finding(reasons.oat3_summary.format(drug=names), lines))
     if older:
         line = f"- **Age {facts.age}**: {texts.older_text}"

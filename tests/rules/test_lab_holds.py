@@ -85,7 +85,8 @@ def test_a_lab_feed_unit_is_read_through_the_units_table(evaluate):
 def test_an_implausible_value_is_reported_not_used(evaluate):
     cards = evaluate("order-select", "labhold-hb-implausible", ORDER)
     assert lab_holds(cards) == []
-    assert "is implausible (0.8055 g/dL); the unit may be wrong" in only(cards, "data-quality").detail
+    # 0.5 mmol/L is 0.8055 g/dL: said with no more precision than the lab reported (3 digits at least)
+    assert "is implausible (0.805 g/dL); the unit may be wrong" in only(cards, "data-quality").detail
 
 
 def test_an_entered_in_error_result_is_ignored_and_said(evaluate):
