@@ -41,6 +41,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'instance' / 'cds.sqlite3'}"
         return
+    with postgres_schema() as url:
+        yield url
+
+
+# For the tests of faults only PostgreSQL has (a host that hangs or goes away): they run where the
+# project's PostgreSQL is (CI sets CDS_TEST_DATABASE_URL), and say why not elsewhere.
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="needs CDS_TEST_DATABASE_URL (a PostgreSQL server)")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh schema on the test PostgreSQL, dropped afterwards."""
     assert POSTGRES_URL
     server = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
     schema = f"test_{uuid.uuid4().hex}"
@@ -226,16 +238,15 @@ class TcpProxy:
 
 
 @pytest.fixture
-def postgres_proxy(store_url: str) -> Iterator[tuple[str, TcpProxy]]:
-    """For the PostgreSQL run only: ``store_url`` rewritten to pass through a ``TcpProxy``."""
-    url = make_url(store_url)
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("a network fault: PostgreSQL only")
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    try:
-        yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), proxy
-    finally:
-        proxy.close()
+def postgres_proxy() -> Iterator[tuple[str, TcpProxy]]:
+    """A fresh PostgreSQL schema's URL rewritten to pass through a ``TcpProxy`` (tests marked ``needs_postgres``)."""
+    with postgres_schema() as store_url:
+        url = make_url(store_url)
+        proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+        try:
+            yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), proxy
+        finally:
+            proxy.close()
 
 
 @contextmanager

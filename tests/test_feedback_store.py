@@ -462,6 +462,7 @@ def test_card_log_counts_the_rows_a_read_only_file_refuses(tmp_path: Path) -> No
         store.dispose()
 
 
+@db_helpers.needs_postgres
 @pytest.mark.parametrize(
     ("fault", "repair"), [("freeze", "thaw"), ("shut", "reopen")], ids=["frozen", "closed-port"]
 )
