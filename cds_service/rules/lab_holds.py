@@ -36,6 +36,11 @@ class LabHolds(RuleContent):
     above_summary: str
     practice_summary: str  # a practice threshold: a warning to review, not a label hold
     check_name: str  # how the data-quality card names this check when it could not run
+    # Each threshold's own basis, not the rule's mixed one: a label hold and a practice warning say which.
+    label_basis_text: str
+    practice_basis_text: str
+    uln_from_range_text: str  # where the upper limit of normal came from
+    uln_default_text: str
     remove_label: str
     hold_label: str
 
@@ -79,7 +84,7 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
         else:
             assert threshold.above_uln_times is not None and threshold.default_uln is not None
             uln = result.reference_high or threshold.default_uln.value
-            uln_source = "the result's reference range" if result.reference_high else "a default (no reference range sent)"
+            uln_source = content.uln_from_range_text if result.reference_high else content.uln_default_text
             limit = f"{threshold.above_uln_times:g}x ULN ({threshold.above_uln_times * uln:g} {result.shown_unit})"
             held = result.above(threshold.above_uln_times * uln)
             summary = content.above_summary
@@ -93,9 +98,9 @@ def lab_holds(facts: PatientFacts, content: LabHolds) -> list[Card | NotRun]:
         fields = {"lab": result.label, "value": result.shown_value, "unit": result.shown_unit,
                   "date": result.day.isoformat(), "limit": limit}  # fmt: skip
         # The threshold's own basis, not the rule's mixed one: a label hold and a practice warning say which.
-        basis = "US label threshold." if threshold.basis == "label" else "Practice threshold, not US label text."
-        detail = f"**{result.describe()}** ({result.resource}) is {why}.\n\n{threshold.action_text}"
         label_hold = threshold.basis == "label"
+        basis = content.label_basis_text if label_hold else content.practice_basis_text
+        detail = f"**{result.describe()}** ({result.resource}) is {why}.\n\n{threshold.action_text}"
         found.append(
             card(
                 content,
