@@ -211,6 +211,15 @@ class OverrideReason(ContentModel):
     display: str
 
 
+class CardWords(ContentModel):
+    """Words many cards share (card_shape.toml ``[words]``)."""
+
+    recorded_header: str
+    more_text: str = Field(pattern=r"\{count\}")
+    ordered_now: str
+    active: str
+
+
 class RuleContent(ContentModel):
     """What every rule file holds. Rules subclass it with their own thresholds and texts."""
 
@@ -236,6 +245,7 @@ class RuleContent(ContentModel):
     topic_display: str = ""
     override_reason_system: str = ""
     basis_line: str = ""
+    words: CardWords | None = None
 
     def indicators(self) -> set[str]:
         """Every indicator this rule's cards can carry (a rule whose cards vary says so by overriding this)."""
@@ -277,6 +287,7 @@ class CardShape(ContentModel):
     placeholder_chars: int = Field(ge=0)
     placeholder_words: int = Field(ge=0)
     developer_words: list[str] = Field(min_length=1)
+    words: CardWords
     basis: dict[Literal["label", "practice", "label-and-practice"], str]
 
     @model_validator(mode="after")
@@ -795,6 +806,7 @@ def load(content_dir: Path, rule_models: dict[str, type[RuleContent]]) -> Conten
                 "topic_display": vocabulary.topics[rule.topic],
                 "override_reason_system": vocabulary.override_reason_system,
                 "basis_line": shape.basis[rule.basis],
+                "words": shape.words,
             }
         )
     missing = sorted(set(rule_models) - set(rules))

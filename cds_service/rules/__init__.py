@@ -21,7 +21,7 @@ from typing import Any
 from .. import bundles, orders
 from ..cards import EXTENSION_KEY, SUMMARY_MAX, Card, Coding, Link, Source, Suggestion, word_count
 from ..content import Content, RuleContent
-from ..facts import ConditionFact, NotRun, PatientFacts
+from ..facts import CoMedication, ConditionFact, NotRun, PatientFacts
 from ..log_redaction import exception_frames
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,11 @@ def fit_list(template: str, field: str, items: list[str], **fields: str) -> str:
     return template.format(**{field: f"{len(items)} items"}, **fields)[:SUMMARY_MAX]
 
 
-def fit_lines(lines: list[str], words_at_most: int, more_text: str, around: Sequence[str] = ()) -> list[str]:
+def fit_lines(entry: RuleContent, lines: list[str], words_at_most: int, around: Sequence[str] = ()) -> list[str]:
     """As many of ``lines`` as fit, with the ``around`` text that shares the card with them, in ``words_at_most``
-    words; then ``more_text`` ("and {count} more") for the rest."""
+    words; then the shared "and {count} more" for the rest."""
+    assert entry.words is not None  # filled in by content.load
+    more_text = entry.words.more_text
     shown: list[str] = []
     for i, line in enumerate(lines):
         rest = len(lines) - i - 1
@@ -127,6 +129,32 @@ def recorded(condition: ConditionFact) -> str:
     """A condition as the problem list has it, in few words: its name, code and the day it was recorded."""
     when = f", {condition.recorded.isoformat()}" if condition.recorded else ""
     return f"{condition.display} ({condition.code}{when})"
+
+
+def with_records(entry: RuleContent, records: list[str], after: list[str], words_at_most: int | None = None) -> str:
+    """A detail: what the chart shows that fired the card, under the shared header (cut with "and N more"
+    to leave ``after`` room within ``words_at_most``, when given), then the ``after`` texts."""
+    assert entry.words is not None  # filled in by content.load
+    header = entry.words.recorded_header
+    if words_at_most is not None:
+        records = fit_lines(entry, records, words_at_most, [header, *after])
+    section = [header + "\n" + "\n".join(records)] if records else []
+    return "\n\n".join(section + after)
+
+
+def medication_state(entry: RuleContent, medication: CoMedication) -> str:
+    """Whether a medication is ordered in this call or already taken, in the shared words."""
+    assert entry.words is not None  # filled in by content.load
+    return entry.words.ordered_now if medication.is_draft else entry.words.active
+
+
+def unique_conditions(conditions: list[ConditionFact]) -> list[ConditionFact]:
+    """One per Condition resource (a code can be in two groups: an LN code is both SLE and lupus nephritis);
+    Conditions without an id are told apart by their code."""
+    seen: dict[str, ConditionFact] = {}
+    for c in conditions:
+        seen.setdefault(c.resource if "(no id)" not in c.resource else f"{c.resource} {c.code}", c)
+    return list(seen.values())
 
 
 def stop_baricitinib(facts: PatientFacts, *, remove_label: str, hold_label: str, reason: str) -> list[Suggestion]:

@@ -11,7 +11,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, check_groups, fit_lines, fit_list, recorded, rule
+from . import card, check_groups, fit_list, recorded, rule, with_records
 
 
 class RiskGroup(ContentModel):
@@ -35,7 +35,6 @@ class BoxedWarning(RuleContent):
     skin_text: str
     then_text: str
     detail_words_at_most: int = Field(gt=0)  # the detail's words before its basis line
-    more_text: str  # ends a list of records cut to fit: "and {count} more"
 
     def check_against(self, facts_content) -> None:
         if self.older_age_from.unit != "a":
@@ -75,8 +74,5 @@ def boxed_warning(facts: PatientFacts, content: BoxedWarning) -> list[Card]:
     if any(facts.has(g) for g in content.skin_cancer_groups):
         after.append(content.skin_text)
     after.append(content.then_text)
-    header = "**Recorded:**"
-    listed = fit_lines(list(dict.fromkeys(lines)), content.detail_words_at_most, content.more_text, [header, *after])
-    detail = [header + "\n" + "\n".join(listed)] if lines else []
-    risks = list(dict.fromkeys(risks))
-    return [card(content, summary=fit_list(content.summary, "risks", risks), detail="\n\n".join(detail + after))]
+    detail = with_records(content, list(dict.fromkeys(lines)), after, content.detail_words_at_most)
+    return [card(content, summary=fit_list(content.summary, "risks", list(dict.fromkeys(risks))), detail=detail)]

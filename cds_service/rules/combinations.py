@@ -9,7 +9,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import CoMedication, PatientFacts
-from . import card, check_groups, fit_list, rule
+from . import card, check_groups, fit_list, medication_state, rule
 
 
 class CombinationGroup(ContentModel):
@@ -39,10 +39,9 @@ def combinations(facts: PatientFacts, content: Combinations) -> list[Card]:
         return []
     lines = []
     for med in found:
-        state = "ordered now" if med.is_draft else "active"
         note = content.drug_notes.get(med.name.lower())
         note = f" {note}" if note else ""
-        lines.append(f"- **{med.name}** ({state}): {why[med.group]}{note}")
+        lines.append(f"- **{med.name}** ({medication_state(content, med)}): {why[med.group]}{note}")
     detail = "\n".join([content.label_text, "", *lines, "", content.then_text])
     summary = fit_list(content.summary, "drugs", list(dict.fromkeys(m.name for m in found)))
     return [card(content, summary=summary, detail=detail, basis_line=content.basis_note)]

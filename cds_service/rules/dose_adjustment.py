@@ -19,7 +19,7 @@ from .. import orders
 from ..cards import Card, Suggestion
 from ..content import ContentModel, Quantity, RuleContent
 from ..facts import BaricitinibOrder, NotRun, PatientFacts
-from . import card, fit_list, rule
+from . import card, fit_list, medication_state, rule
 
 DOSE_UNIT = "mg/d"
 
@@ -173,8 +173,7 @@ def _order_card(
         findings.append(_Finding(reasons.renal_summary.format(egfr=f"{egfr.comparator or ''}{egfr.value:g}"), [line]))
     if oat3:
         names = ", ".join(sorted({m.name for m in oat3}))
-        where = {True: "ordered together", False: "active"}
-        lines = [f"- **{m.name}** ({where[m.is_draft]}): {texts.oat3_text}" for m in oat3]
+        lines = [f"- **{m.name}** ({medication_state(content, m)}): {texts.oat3_text}" for m in oat3]
         findings.append(_Finding(reasons.oat3_summary.format(drug=names), lines))
     if older:
         line = f"- **Age {facts.age}**: {texts.older_text}"

@@ -9,7 +9,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import RuleContent
 from ..facts import PatientFacts
-from . import card, check_groups, fit_lines, fit_list, recorded, rule
+from . import card, check_groups, fit_list, medication_state, recorded, rule, with_records
 
 
 class GiPerforation(RuleContent):
@@ -21,7 +21,6 @@ class GiPerforation(RuleContent):
     summary: str
     caution_text: str
     detail_words_at_most: int = Field(gt=0)  # the detail's words before its basis line
-    more_text: str  # ends a list of records cut to fit: "and {count} more"
 
     def check_against(self, facts_content) -> None:
         check_groups(facts_content, conditions=[*self.risk_alone_groups, *self.risk_with_drugs_groups],
@@ -38,8 +37,6 @@ def gi_perforation(facts: PatientFacts, content: GiPerforation) -> list[Card]:
     conditions = alone + with_drugs
     risks = list(dict.fromkeys([c.label.lower() for c in conditions] + [m.name for m in drugs]))
     lines = [f"- {recorded(c)}" for c in conditions]
-    lines += [f"- {m.name} ({'ordered now' if m.is_draft else 'active'})" for m in drugs]
-    header = "**Recorded:**"
-    listed = fit_lines(lines, content.detail_words_at_most, content.more_text, [header, content.caution_text])
-    detail = header + "\n" + "\n".join(listed) + "\n\n" + content.caution_text
+    lines += [f"- {m.name} ({medication_state(content, m)})" for m in drugs]
+    detail = with_records(content, lines, [content.caution_text], content.detail_words_at_most)
     return [card(content, summary=fit_list(content.summary, "risks", risks), detail=detail)]

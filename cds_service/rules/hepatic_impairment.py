@@ -9,7 +9,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import ContentModel, Indicator, RuleContent
 from ..facts import PatientFacts
-from . import card, check_groups, recorded, rule, stop_baricitinib
+from . import card, check_groups, recorded, rule, stop_baricitinib, with_records
 
 
 class HepaticFinding(ContentModel):
@@ -39,7 +39,6 @@ def hepatic_impairment(facts: PatientFacts, content: HepaticImpairment) -> list[
         conditions = facts.conditions.get(finding.group, [])
         if not conditions:
             continue
-        listed = "\n".join(f"- {recorded(c)}" for c in conditions)
         critical = finding.indicator == "critical"
         suggestions = stop_baricitinib(facts, remove_label=content.remove_label, hold_label=content.hold_label,
                                        reason=f"{conditions[0].display}") if critical else []  # fmt: skip
@@ -47,7 +46,7 @@ def hepatic_impairment(facts: PatientFacts, content: HepaticImpairment) -> list[
             card(
                 content,
                 summary=finding.summary.format(condition=conditions[0].display),
-                detail=f"**Recorded:**\n{listed}\n\n{finding.text}",
+                detail=with_records(content, [f"- {recorded(c)}" for c in conditions], [finding.text]),
                 indicator=finding.indicator,
                 suggestions=suggestions,
                 selection_behavior="at-most-one",

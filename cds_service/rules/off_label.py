@@ -10,8 +10,8 @@ from pydantic import Field
 
 from ..cards import Card
 from ..content import ContentModel, RuleContent
-from ..facts import ConditionFact, PatientFacts
-from . import card, check_groups, fit_lines, recorded, rule
+from ..facts import PatientFacts
+from . import card, check_groups, recorded, rule, unique_conditions, with_records
 
 
 class OffLabelTexts(ContentModel):
@@ -35,7 +35,6 @@ class OffLabel(RuleContent):
     inpatient_only_groups: list[str] = Field(default_factory=list)  # indications only in hospital (COVID-19)
     texts: OffLabelTexts
     detail_words_at_most: int = Field(gt=0)  # the detail's words before its basis line
-    more_text: str  # ends a list of records cut to fit: "and {count} more"
 
     def check_against(self, facts_content) -> None:
         check_groups(facts_content, conditions=self.off_label_groups + self.nephritis_groups + self.on_label_groups)
@@ -55,33 +54,24 @@ def off_label(facts: PatientFacts, content: OffLabel) -> list[Card]:
     in_hospital_only = [c for g in content.inpatient_only_groups for c in facts.conditions.get(g, [])]
     if any(facts.has(group) for group in everywhere) or (in_hospital_only and facts.in_hospital):
         return []
-    fired = _unique([c for group in content.off_label_groups for c in facts.conditions.get(group, [])])
+    fired = unique_conditions([c for group in content.off_label_groups for c in facts.conditions.get(group, [])])
     if not fired:
         return []
-    nephritis = _unique([c for group in content.nephritis_groups for c in facts.conditions.get(group, [])])
+    nephritis = unique_conditions([c for group in content.nephritis_groups for c in facts.conditions.get(group, [])])
     texts = content.texts
     after = [texts.no_indication_text]
     if in_hospital_only:
-        names = ", ".join(recorded(c) for c in _unique(in_hospital_only))
+        names = ", ".join(recorded(c) for c in unique_conditions(in_hospital_only))
         setting = texts.setting_unknown_text if facts.in_hospital is None else texts.outpatient_text
         after.append(f"{names}: {setting}")
     after += [texts.nephritis_text if nephritis else texts.why_text, texts.consent_text]
-    header = "**Recorded:**"
-    listed = fit_lines([f"- {recorded(c)}" for c in fired], content.detail_words_at_most, content.more_text, [header, *after])
-    parts = [header + "\n" + "\n".join(listed), *after]
+    detail = with_records(content, [f"- {recorded(c)}" for c in fired], after, content.detail_words_at_most)
     return [
         card(
             content,
             summary=texts.nephritis_summary if nephritis else texts.summary,
-            detail="\n\n".join(parts),
+            detail=detail,
             basis_line=texts.basis_note,
         )
     ]
 
-
-def _unique(conditions: list[ConditionFact]) -> list[ConditionFact]:
-    """One line per Condition resource (an LN code is in both the SLE and the lupus nephritis groups)."""
-    seen: dict[str, ConditionFact] = {}
-    for c in conditions:
-        seen.setdefault(c.resource if "(no id)" not in c.resource else f"{c.resource} {c.code}", c)
-    return list(seen.values())

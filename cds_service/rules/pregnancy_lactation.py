@@ -10,7 +10,7 @@ from pydantic import Field
 from ..cards import Card
 from ..content import RuleContent
 from ..facts import CodedResult, PatientFacts
-from . import card, check_groups, recorded, rule
+from . import card, check_groups, recorded, rule, with_records
 
 
 class PregnancyLactation(RuleContent):
@@ -50,5 +50,5 @@ def pregnancy_lactation(facts: PatientFacts, content: PregnancyLactation) -> lis
         texts.append(content.lactation_text)
     if not shown:
         return []
-    detail = "**Recorded:**\n" + "\n".join(lines) + "\n\n" + " ".join(texts)
+    detail = with_records(content, lines, [" ".join(texts)])
     return [card(content, summary=content.summary.format(what=" and ".join(shown)), detail=detail)]

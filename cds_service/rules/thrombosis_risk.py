@@ -9,10 +9,10 @@ from datetime import date
 
 from pydantic import Field
 
-from ..cards import SUMMARY_MAX, Card
+from ..cards import Card
 from ..content import ContentModel, RuleContent
 from ..facts import ConditionFact, PatientFacts
-from . import card, check_groups, rule
+from . import card, check_groups, fit_list, rule, unique_conditions, with_records
 
 
 class RiskGroup(ContentModel):
@@ -44,14 +44,11 @@ def thrombosis_risk(facts: PatientFacts, content: ThrombosisRisk) -> list[Card]:
     if not found:
         return []
     newest = max(c.recorded for cs in found.values() for c in cs if c.recorded)
-    summary = content.on_therapy_summary.format(conditions=" and ".join(found), date=newest.isoformat())
-    fired: dict[str, ConditionFact] = {}
-    for conditions in found.values():
-        for c in conditions:  # one line per Condition, even one coded in both groups
-            fired.setdefault(c.resource if "(no id)" not in c.resource else f"{c.resource} {c.code}", c)
-    recorded = "\n".join(f"- {c.describe()}, {c.resource}" for c in fired.values())
-    detail = f"**Recorded:**\n{recorded}\n\n{content.on_therapy_boxed_warning_text}\n\n{content.on_therapy_then_text}"
-    return [card(content, summary=summary[:SUMMARY_MAX], detail=detail)]
+    summary = fit_list(content.on_therapy_summary, "conditions", list(found), date=newest.isoformat())
+    fired = unique_conditions([c for conditions in found.values() for c in conditions])  # one coded in two groups: once
+    records = [f"- {c.describe()}, {c.resource}" for c in fired]
+    detail = with_records(content, records, [content.on_therapy_boxed_warning_text, content.on_therapy_then_text])
+    return [card(content, summary=summary, detail=detail)]
 
 
 def _recorded(facts: PatientFacts, groups: list[RiskGroup], since: date) -> dict[str, list[ConditionFact]]:

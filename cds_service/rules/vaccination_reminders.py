@@ -120,7 +120,6 @@ class VaccinationReminders(RuleContent):
     age_unknown_text: str
     order_label: str
     list_words_at_most: int = Field(gt=0)  # the vaccine list's share of the card's words
-    more_text: str  # ends a list cut to that share: "and {count} more"
     influenza: Seasonal
     covid19: Seasonal
     pneumococcal: Pneumococcal
@@ -217,7 +216,7 @@ def vaccination_reminders(facts: PatientFacts, content: VaccinationReminders) ->
     if facts.age is None and any(m.name in age_gated for m in missing):
         notes.append(content.age_unknown_text)
     items = [f"- **{m.name}**: {m.line}" for m in missing]
-    lines = fit_lines(items, content.list_words_at_most, content.more_text, around=notes) + notes
+    lines = fit_lines(content, items, content.list_words_at_most, around=notes) + notes
     suggestions = [
         Suggestion(
             label=content.order_label.format(missing=m.order.display),

@@ -138,7 +138,7 @@ def test_an_active_probenecid_halves_the_dose(evaluate):
 
 def test_probenecid_ordered_together_halves_the_dose(evaluate):
     card = only(evaluate("order-sign", "sle-baseline", [*FOUR_MG, "dose-probenecid"]), "dose-adjustment")
-    assert "**probenecid** (ordered together)" in card.detail
+    assert "**probenecid** (ordered now)" in card.detail
     assert suggested_dose(card)[1] == "baricitinib 2 MG Oral Tablet"
 
 
